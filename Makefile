@@ -1,0 +1,39 @@
+# The two commands of the README: `make run` and `make test`. Both install what they need.
+VENV ?= .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+PIP := $(PY) -m pip install --quiet --disable-pip-version-check
+
+.PHONY: run test lint typecheck bench clean
+
+$(PY):
+	scripts/ensure-python.sh $(VENV)
+
+$(VENV)/.run-deps: pyproject.toml | $(PY)
+	$(PIP) -e .
+	touch $@
+
+$(VENV)/.test-deps: pyproject.toml scripts/install-test-system-deps.sh | $(PY)
+	scripts/install-test-system-deps.sh
+	$(PIP) -e '.[test]'
+	touch $@
+
+run: $(VENV)/.run-deps
+	$(BIN)/voicemgmt demo
+	$(BIN)/voicemgmt serve
+
+test: $(VENV)/.test-deps lint typecheck
+	$(BIN)/pytest
+
+lint: $(VENV)/.test-deps
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: $(VENV)/.test-deps
+	$(BIN)/mypy
+
+bench: $(VENV)/.test-deps
+	$(PY) bench/token_api.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

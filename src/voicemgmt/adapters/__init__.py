@@ -1,0 +1,1 @@
+"""Implementations of the ports: storage, password hashing, later event buses and switches."""

@@ -1,0 +1,1 @@
+"""Storage on SQLAlchemy 2 (async): SQLite by default, PostgreSQL for production."""

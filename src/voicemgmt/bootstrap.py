@@ -1,0 +1,97 @@
+"""The composition root: settings in, wired adapters and services out. Nothing else wires."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from voicemgmt.adapters.passwords import Argon2Hasher
+from voicemgmt.adapters.sql.engine import create_engine, migrate
+from voicemgmt.adapters.sql.repository import SqlUnitOfWork
+from voicemgmt.adapters.system import SystemClock
+from voicemgmt.config import Settings
+from voicemgmt.services.authentication import (
+    ApiAuthenticator,
+    LoginThrottle,
+    VerifiedCredentialCache,
+)
+from voicemgmt.services.directory import DirectoryService
+from voicemgmt.services.ports import UnitOfWork
+from voicemgmt.services.tokens import TokenService
+
+SECRET_KEY_FILE = "secret.key"  # noqa: S105 (a file name)
+
+
+@dataclass(frozen=True)
+class Container:
+    settings: Settings
+    engine: AsyncEngine
+    directory: DirectoryService
+    tokens: TokenService
+    authenticator: ApiAuthenticator
+
+    def unit_of_work(self) -> UnitOfWork:
+        return SqlUnitOfWork(self.engine)
+
+    async def start(self) -> None:
+        """Bring the database schema up to date (safe at every start)."""
+        await migrate(self.engine)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def secret_key(settings: Settings) -> bytes:
+    """``VM_SECRET_KEY`` if set, else a key kept in the data directory (created once, 0600)."""
+    if settings.secret_key is not None:
+        value = settings.secret_key.get_secret_value().encode()
+        if len(value) < 32:
+            raise ValueError("VM_SECRET_KEY must be at least 32 characters")
+        return value
+    path = Path(settings.data_dir) / SECRET_KEY_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(secrets.token_urlsafe(48))
+    return path.read_text().strip().encode()
+
+
+def build(settings: Settings) -> Container:
+    engine = create_engine(settings.effective_database_url)
+    clock = SystemClock()
+    hasher = Argon2Hasher(
+        time_cost=settings.argon2_time_cost,
+        memory_kib=settings.argon2_memory_kib,
+        parallelism=settings.argon2_parallelism,
+    )
+
+    def unit_of_work() -> UnitOfWork:
+        return SqlUnitOfWork(engine)
+
+    return Container(
+        settings=settings,
+        engine=engine,
+        directory=DirectoryService(unit_of_work, hasher, clock),
+        tokens=TokenService(
+            unit_of_work,
+            clock,
+            secret_key(settings),
+            ttl=timedelta(seconds=settings.token_ttl_seconds),
+            slide_granularity=timedelta(seconds=settings.token_slide_granularity_seconds),
+        ),
+        authenticator=ApiAuthenticator(
+            unit_of_work,
+            hasher,
+            clock,
+            VerifiedCredentialCache(timedelta(seconds=settings.credential_cache_seconds)),
+            LoginThrottle(
+                settings.auth_failures_per_client_login, settings.auth_failures_per_client
+            ),
+        ),
+    )

@@ -1,0 +1,1 @@
+"""The ``voicemgmt`` command line."""

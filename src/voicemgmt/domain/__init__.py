@@ -1,0 +1,1 @@
+"""Pure logic of the product: no I/O, no clock, no framework."""

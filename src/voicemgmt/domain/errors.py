@@ -1,0 +1,126 @@
+"""The product's exceptions, one tree, each with a stable ``error_id``.
+
+Only the web layer maps them to HTTP statuses (``voicemgmt.web.errors``) and only the CLI maps
+them to exit codes; adapters translate their own exceptions into these at the boundary.
+
+    VoiceManagementError
+    ├── InvalidInput                 the caller sent something malformed or out of range
+    │   ├── InvalidJson
+    │   ├── InvalidPhoneNumber
+    │   └── TokenOwnerMismatch
+    ├── NotFound                     (answered the same whether absent or another account's)
+    │   ├── NoSuchAccount
+    │   ├── NoSuchOperator
+    │   ├── NoSuchSupervisor
+    │   ├── NoSuchGroup
+    │   ├── NoSuchNumber
+    │   └── NoSuchToken
+    ├── Conflict                     the request is well-formed but clashes with stored state
+    │   ├── DuplicateEmail
+    │   ├── DuplicateLogin
+    │   ├── DuplicateGroupName
+    │   ├── NumberAlreadyRouted
+    │   └── GroupInUse
+    ├── AuthenticationFailed         missing or wrong credentials
+    │   └── InvalidSessionToken      a page's token is unknown, expired or deleted
+    └── TooManyAttempts              throttled after repeated failures
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class VoiceManagementError(Exception):
+    """Base of every error the product reports to a user."""
+
+    error_id: ClassVar[str] = "error"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class InvalidInput(VoiceManagementError):
+    error_id = "invalid_input"
+
+
+class InvalidJson(InvalidInput):
+    error_id = "invalid_json"
+
+
+class InvalidPhoneNumber(InvalidInput):
+    error_id = "invalid_phone_number"
+
+
+class TokenOwnerMismatch(InvalidInput):
+    error_id = "token_owner_mismatch"
+
+
+class NotFound(VoiceManagementError):
+    error_id = "not_found"
+
+
+class NoSuchAccount(NotFound):
+    error_id = "unknown_account"
+
+
+class NoSuchOperator(NotFound):
+    error_id = "unknown_operator"
+
+
+class NoSuchSupervisor(NotFound):
+    error_id = "unknown_supervisor"
+
+
+class NoSuchGroup(NotFound):
+    error_id = "unknown_group"
+
+
+class NoSuchNumber(NotFound):
+    error_id = "unknown_number"
+
+
+class NoSuchToken(NotFound):
+    error_id = "unknown_token"
+
+
+class Conflict(VoiceManagementError):
+    error_id = "conflict"
+
+
+class DuplicateEmail(Conflict):
+    error_id = "duplicate_email"
+
+
+class DuplicateLogin(Conflict):
+    error_id = "duplicate_login"
+
+
+class DuplicateGroupName(Conflict):
+    error_id = "duplicate_group_name"
+
+
+class NumberAlreadyRouted(Conflict):
+    error_id = "number_already_exists"
+
+
+class GroupInUse(Conflict):
+    error_id = "group_in_use"
+
+
+class AuthenticationFailed(VoiceManagementError):
+    error_id = "authentication_failed"
+
+
+class InvalidSessionToken(AuthenticationFailed):
+    error_id = "invalid_token"
+
+
+class TooManyAttempts(VoiceManagementError):
+    error_id = "too_many_attempts"
+
+    def __init__(self, message: str, retry_after: int, **details: Any) -> None:
+        super().__init__(message, retry_after=retry_after, **details)
+        self.retry_after = retry_after

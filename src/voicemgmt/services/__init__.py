@@ -1,0 +1,1 @@
+"""Use cases: each ties the domain to the ports (storage, hashing, clock) for one job."""

@@ -1,0 +1,150 @@
+"""Who is calling the account API: HTTP Basic credentials checked fast, safely and throttled.
+
+Why a verification cache, and why it stays safe
+-----------------------------------------------
+Argon2 is deliberately slow (tens of milliseconds and 64 MiB per check); an integrator's CRM
+calls ``POST /vm/token`` at every operator login with the same API credentials, so running
+argon2 on every request would cap the token API at a few dozen requests per second per core.
+
+After one successful argon2 verification we remember, in this process's memory only, an
+HMAC-SHA256 of ``login NUL password`` under a random key drawn at start-up, next to the stored
+argon2 hash it was checked against, for ``credential_cache_seconds``. A later request with the
+same pair is accepted when its HMAC matches (``hmac.compare_digest``, constant time) *and* the
+account's stored hash is still the same one, so a password change takes effect at once.
+
+- Nothing new reaches disk or the database; the stored credential stays argon2 only.
+- Failed attempts are never cached: a wrong password always pays full argon2 and counts
+  towards the throttle, so the cache gives an attacker no faster oracle.
+- The HMAC key never leaves the process, so the cache entries cannot be checked offline
+  even by someone who reads them; entries expire and the cache is bounded in size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from limits import RateLimitItem, parse
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+
+from voicemgmt.domain.directory import Account
+from voicemgmt.domain.errors import AuthenticationFailed, TooManyAttempts
+from voicemgmt.services.ports import Clock, PasswordHasher, UnitOfWorkFactory
+
+MAX_LOGIN_LENGTH = 64
+MAX_PASSWORD_LENGTH = 256
+
+
+@dataclass(slots=True)
+class _Verified:
+    mac: bytes
+    stored_hash: str
+    expires_at: datetime
+
+
+class VerifiedCredentialCache:
+    """Bounded, expiring memory of login/password pairs that argon2 already accepted."""
+
+    def __init__(self, ttl: timedelta, max_entries: int = 10_000) -> None:
+        self._ttl = ttl
+        self._max = max_entries
+        self._key = secrets.token_bytes(32)
+        self._entries: OrderedDict[str, _Verified] = OrderedDict()
+
+    def _mac(self, login: str, password: str) -> bytes:
+        message = login.encode("utf-8", "surrogatepass") + b"\x00"
+        message += password.encode("utf-8", "surrogatepass")
+        return hmac.new(self._key, message, hashlib.sha256).digest()
+
+    def accepts(self, login: str, password: str, stored_hash: str, now: datetime) -> bool:
+        entry = self._entries.get(login)
+        if entry is None or entry.expires_at <= now or entry.stored_hash != stored_hash:
+            return False
+        return hmac.compare_digest(entry.mac, self._mac(login, password))
+
+    def remember(self, login: str, password: str, stored_hash: str, now: datetime) -> None:
+        if self._ttl <= timedelta(0):
+            return
+        self._entries[login] = _Verified(self._mac(login, password), stored_hash, now + self._ttl)
+        self._entries.move_to_end(login)
+        while len(self._entries) > self._max:
+            self._entries.popitem(last=False)
+
+
+class LoginThrottle:
+    """Counts failed logins per client address and per (client, login) in moving windows.
+
+    A client that keeps failing on one login is stopped on that login first; one that sprays
+    many logins is stopped altogether at the wider limit. Other clients, and the same client
+    on other accounts below the wide limit, are unaffected.
+    """
+
+    def __init__(self, per_client_login: str, per_client: str) -> None:
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._per_pair: RateLimitItem = parse(per_client_login)
+        self._per_client: RateLimitItem = parse(per_client)
+
+    def _check(self, item: RateLimitItem, *keys: str) -> None:
+        if not self._limiter.test(item, *keys):
+            reset_at = self._limiter.get_window_stats(item, *keys).reset_time
+            retry = max(1, int(reset_at - time.time()) + 1)
+            raise TooManyAttempts(
+                "too many failed logins from this client; try again later", retry_after=retry
+            )
+
+    def check(self, client: str, login: str) -> None:
+        self._check(self._per_client, "client", client)
+        self._check(self._per_pair, "pair", client, login)
+
+    def record_failure(self, client: str, login: str) -> None:
+        self._limiter.hit(self._per_client, "client", client)
+        self._limiter.hit(self._per_pair, "pair", client, login)
+
+
+class ApiAuthenticator:
+    """Turns Basic credentials into the account they open, or refuses."""
+
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        hasher: PasswordHasher,
+        clock: Clock,
+        cache: VerifiedCredentialCache,
+        throttle: LoginThrottle,
+    ) -> None:
+        self._uow = uow
+        self._hasher = hasher
+        self._clock = clock
+        self._cache = cache
+        self._throttle = throttle
+        # Verified against when the login is unknown, so that an unknown login costs the same
+        # time as a wrong password and does not reveal which logins exist.
+        self._decoy_hash: str | None = None
+
+    async def authenticate(self, login: str, password: str, *, client: str) -> Account:
+        self._throttle.check(client, login)
+        now = self._clock.now()
+        account = None
+        if len(login) <= MAX_LOGIN_LENGTH and len(password) <= MAX_PASSWORD_LENGTH:
+            async with self._uow() as uow:
+                account = await uow.directory.account_by_login(login)
+        if account is not None and self._cache.accepts(login, password, account.password_hash, now):
+            return account
+        if account is not None and await self._hasher.verify(account.password_hash, password):
+            self._cache.remember(login, password, account.password_hash, now)
+            return account
+        if account is None:
+            await self._hasher.verify(await self._decoy(), password[:MAX_PASSWORD_LENGTH])
+        self._throttle.record_failure(client, login)
+        raise AuthenticationFailed("wrong API login or password")
+
+    async def _decoy(self) -> str:
+        if self._decoy_hash is None:
+            self._decoy_hash = await self._hasher.hash(secrets.token_urlsafe(16))
+        return self._decoy_hash

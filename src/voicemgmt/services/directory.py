@@ -1,0 +1,431 @@
+"""Directory use cases shared by the REST API and the CLI: accounts, operators, supervisors,
+groups and numbers, each scoped to one account.
+
+Every method validates its input before touching storage and raises a domain error when
+something is wrong, so a refused request leaves the store exactly as it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from voicemgmt.domain.directory import (
+    Account,
+    Group,
+    Membership,
+    Number,
+    Operator,
+    Supervisor,
+    UserType,
+    check_email,
+    check_login,
+    check_memberships,
+    check_name,
+    check_password,
+    check_settings,
+)
+from voicemgmt.domain.errors import (
+    DuplicateEmail,
+    DuplicateGroupName,
+    DuplicateLogin,
+    GroupInUse,
+    InvalidInput,
+    NoSuchAccount,
+    NoSuchGroup,
+    NoSuchNumber,
+    NoSuchOperator,
+    NoSuchSupervisor,
+    NumberAlreadyRouted,
+)
+from voicemgmt.domain.origins import normalize_crm_url, normalize_origin
+from voicemgmt.domain.phone import normalize_e164
+from voicemgmt.services.ports import Clock, PasswordHasher, UnitOfWork, UnitOfWorkFactory
+
+MAX_PAGE = 1000
+MAX_ORIGINS = 50
+
+
+def _page(limit: int, offset: int) -> tuple[int, int]:
+    if not 1 <= limit <= MAX_PAGE or offset < 0:
+        raise InvalidInput(f"limit must be 1 to {MAX_PAGE} and offset not negative")
+    return limit, offset
+
+
+class DirectoryService:
+    def __init__(self, uow: UnitOfWorkFactory, hasher: PasswordHasher, clock: Clock) -> None:
+        self._uow = uow
+        self._hasher = hasher
+        self._clock = clock
+
+    async def _hash(self, password: str | None) -> str | None:
+        return None if password is None else await self._hasher.hash(check_password(password))
+
+    # accounts
+
+    async def create_account(self, *, login: str, name: str, password: str) -> Account:
+        login, name = check_login(login), check_name(name)
+        password_hash = await self._hasher.hash(check_password(password))
+        async with self._uow() as uow:
+            if await uow.directory.account_by_login(login) is not None:
+                raise DuplicateLogin(f"an account with login {login!r} exists already")
+            account = await uow.directory.add_account(
+                login=login, name=name, password_hash=password_hash, now=self._clock.now()
+            )
+            await uow.commit()
+        return account
+
+    async def accounts(self) -> list[Account]:
+        async with self._uow() as uow:
+            return await uow.directory.accounts()
+
+    async def account_by_login(self, login: str) -> Account:
+        async with self._uow() as uow:
+            account = await uow.directory.account_by_login(login)
+        if account is None:
+            raise NoSuchAccount(f"no account with login {login!r}")
+        return account
+
+    async def account(self, account_id: int) -> Account:
+        async with self._uow() as uow:
+            account = await uow.directory.account(account_id)
+        if account is None:
+            raise NoSuchAccount("no such account")
+        return account
+
+    async def update_account(
+        self,
+        account_id: int,
+        *,
+        name: str | None = None,
+        crm_url: str | None = None,
+        allowed_origins: Sequence[str] | None = None,
+        settings: dict[str, Any] | None = None,
+        password: str | None = None,
+    ) -> Account:
+        """Change what is given; ``crm_url=""`` removes the CRM URL."""
+        changes: dict[str, Any] = {}
+        if name is not None:
+            changes["name"] = check_name(name)
+        if crm_url is not None:
+            changes["crm_url"] = normalize_crm_url(crm_url) if crm_url != "" else None
+        if allowed_origins is not None:
+            if isinstance(allowed_origins, str) or len(allowed_origins) > MAX_ORIGINS:
+                raise InvalidInput(
+                    f"allowed_origins must be a list of at most {MAX_ORIGINS} origins",
+                    field="allowed_origins",
+                )
+            changes["allowed_origins"] = tuple(
+                dict.fromkeys(normalize_origin(o) for o in allowed_origins)
+            )
+        if settings is not None:
+            changes["settings"] = check_settings(settings)
+        if password is not None:
+            changes["password_hash"] = await self._hasher.hash(check_password(password))
+        async with self._uow() as uow:
+            account = await uow.directory.account(account_id)
+            if account is None:
+                raise NoSuchAccount("no such account")
+            account = replace(account, **changes)
+            await uow.directory.save_account(account)
+            await uow.commit()
+        return account
+
+    # operators
+
+    async def _memberships(
+        self, uow: UnitOfWork, account_id: int, memberships: Sequence[Membership]
+    ) -> tuple[Membership, ...]:
+        checked = check_memberships(list(memberships))
+        for membership in checked:
+            if await uow.directory.group(account_id, membership.group_id) is None:
+                raise InvalidInput(
+                    f"no group {membership.group_id} in this account", field="groups"
+                )
+        return checked
+
+    async def operators(
+        self, account_id: int, *, limit: int = 100, offset: int = 0
+    ) -> list[Operator]:
+        limit, offset = _page(limit, offset)
+        async with self._uow() as uow:
+            return await uow.directory.operators(account_id, limit=limit, offset=offset)
+
+    async def operator(self, account_id: int, operator_id: int) -> Operator:
+        async with self._uow() as uow:
+            operator = await uow.directory.operator(account_id, operator_id)
+        if operator is None:
+            raise NoSuchOperator(f"no operator {operator_id} in this account")
+        return operator
+
+    async def create_operator(
+        self,
+        account_id: int,
+        *,
+        name: str,
+        email: str,
+        password: str | None = None,
+        memberships: Sequence[Membership] = (),
+    ) -> Operator:
+        name, email = check_name(name), check_email(email)
+        password_hash = await self._hash(password)
+        async with self._uow() as uow:
+            checked = await self._memberships(uow, account_id, memberships)
+            if await uow.directory.operator_by_email(account_id, email) is not None:
+                raise DuplicateEmail(f"an operator with email {email!r} exists already")
+            operator = await uow.directory.add_operator(
+                account_id,
+                name=name,
+                email=email,
+                password_hash=password_hash,
+                memberships=checked,
+                now=self._clock.now(),
+            )
+            await uow.commit()
+        return operator
+
+    async def update_operator(
+        self,
+        account_id: int,
+        operator_id: int,
+        *,
+        name: str | None = None,
+        email: str | None = None,
+        password: str | None = None,
+        memberships: Sequence[Membership] | None = None,
+    ) -> Operator:
+        changes: dict[str, Any] = {}
+        if name is not None:
+            changes["name"] = check_name(name)
+        if email is not None:
+            changes["email"] = check_email(email)
+        if password is not None:
+            changes["password_hash"] = await self._hash(password)
+        async with self._uow() as uow:
+            operator = await uow.directory.operator(account_id, operator_id)
+            if operator is None:
+                raise NoSuchOperator(f"no operator {operator_id} in this account")
+            if memberships is not None:
+                changes["memberships"] = await self._memberships(uow, account_id, memberships)
+            if "email" in changes:
+                other = await uow.directory.operator_by_email(account_id, changes["email"])
+                if other is not None and other.id != operator_id:
+                    raise DuplicateEmail(f"an operator with email {email!r} exists already")
+            operator = replace(operator, **changes)
+            await uow.directory.save_operator(operator)
+            await uow.commit()
+        return operator
+
+    async def delete_operator(self, account_id: int, operator_id: int) -> None:
+        """Remove the operator and invalidate every token it holds."""
+        async with self._uow() as uow:
+            if not await uow.directory.delete_operator(account_id, operator_id):
+                raise NoSuchOperator(f"no operator {operator_id} in this account")
+            await uow.tokens.revoke_user(account_id, UserType.AGENT, operator_id)
+            await uow.commit()
+
+    # supervisors
+
+    async def supervisors(
+        self, account_id: int, *, limit: int = 100, offset: int = 0
+    ) -> list[Supervisor]:
+        limit, offset = _page(limit, offset)
+        async with self._uow() as uow:
+            return await uow.directory.supervisors(account_id, limit=limit, offset=offset)
+
+    async def supervisor(self, account_id: int, supervisor_id: int) -> Supervisor:
+        async with self._uow() as uow:
+            supervisor = await uow.directory.supervisor(account_id, supervisor_id)
+        if supervisor is None:
+            raise NoSuchSupervisor(f"no supervisor {supervisor_id} in this account")
+        return supervisor
+
+    async def create_supervisor(
+        self, account_id: int, *, name: str, email: str, password: str | None = None
+    ) -> Supervisor:
+        name, email = check_name(name), check_email(email)
+        password_hash = await self._hash(password)
+        async with self._uow() as uow:
+            if await uow.directory.supervisor_by_email(account_id, email) is not None:
+                raise DuplicateEmail(f"a supervisor with email {email!r} exists already")
+            supervisor = await uow.directory.add_supervisor(
+                account_id,
+                name=name,
+                email=email,
+                password_hash=password_hash,
+                now=self._clock.now(),
+            )
+            await uow.commit()
+        return supervisor
+
+    async def update_supervisor(
+        self,
+        account_id: int,
+        supervisor_id: int,
+        *,
+        name: str | None = None,
+        email: str | None = None,
+        password: str | None = None,
+    ) -> Supervisor:
+        changes: dict[str, Any] = {}
+        if name is not None:
+            changes["name"] = check_name(name)
+        if email is not None:
+            changes["email"] = check_email(email)
+        if password is not None:
+            changes["password_hash"] = await self._hash(password)
+        async with self._uow() as uow:
+            supervisor = await uow.directory.supervisor(account_id, supervisor_id)
+            if supervisor is None:
+                raise NoSuchSupervisor(f"no supervisor {supervisor_id} in this account")
+            if "email" in changes:
+                other = await uow.directory.supervisor_by_email(account_id, changes["email"])
+                if other is not None and other.id != supervisor_id:
+                    raise DuplicateEmail(f"a supervisor with email {email!r} exists already")
+            supervisor = replace(supervisor, **changes)
+            await uow.directory.save_supervisor(supervisor)
+            await uow.commit()
+        return supervisor
+
+    async def delete_supervisor(self, account_id: int, supervisor_id: int) -> None:
+        async with self._uow() as uow:
+            if not await uow.directory.delete_supervisor(account_id, supervisor_id):
+                raise NoSuchSupervisor(f"no supervisor {supervisor_id} in this account")
+            await uow.tokens.revoke_user(account_id, UserType.ADMIN, supervisor_id)
+            await uow.commit()
+
+    # groups
+
+    async def groups(self, account_id: int, *, limit: int = 100, offset: int = 0) -> list[Group]:
+        limit, offset = _page(limit, offset)
+        async with self._uow() as uow:
+            return await uow.directory.groups(account_id, limit=limit, offset=offset)
+
+    async def group(self, account_id: int, group_id: int) -> Group:
+        async with self._uow() as uow:
+            group = await uow.directory.group(account_id, group_id)
+        if group is None:
+            raise NoSuchGroup(f"no group {group_id} in this account")
+        return group
+
+    async def create_group(
+        self, account_id: int, *, name: str, settings: dict[str, Any] | None = None
+    ) -> Group:
+        name = check_name(name)
+        checked = check_settings(settings if settings is not None else {})
+        async with self._uow() as uow:
+            if await uow.directory.group_by_name(account_id, name) is not None:
+                raise DuplicateGroupName(f"a group named {name!r} exists already")
+            group = await uow.directory.add_group(
+                account_id, name=name, settings=checked, now=self._clock.now()
+            )
+            await uow.commit()
+        return group
+
+    async def update_group(
+        self,
+        account_id: int,
+        group_id: int,
+        *,
+        name: str | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> Group:
+        changes: dict[str, Any] = {}
+        if name is not None:
+            changes["name"] = check_name(name)
+        if settings is not None:
+            changes["settings"] = check_settings(settings)
+        async with self._uow() as uow:
+            group = await uow.directory.group(account_id, group_id)
+            if group is None:
+                raise NoSuchGroup(f"no group {group_id} in this account")
+            if "name" in changes:
+                other = await uow.directory.group_by_name(account_id, changes["name"])
+                if other is not None and other.id != group_id:
+                    raise DuplicateGroupName(f"a group named {name!r} exists already")
+            group = replace(group, **changes)
+            await uow.directory.save_group(group)
+            await uow.commit()
+        return group
+
+    async def delete_group(self, account_id: int, group_id: int) -> None:
+        async with self._uow() as uow:
+            if await uow.directory.group(account_id, group_id) is None:
+                raise NoSuchGroup(f"no group {group_id} in this account")
+            routed = await uow.directory.numbers_of_group(account_id, group_id)
+            if routed:
+                raise GroupInUse(
+                    f"group {group_id} still receives calls of "
+                    + ", ".join(n.e164 for n in routed[:5])
+                    + "; route those numbers elsewhere first",
+                    numbers=[n.e164 for n in routed],
+                )
+            await uow.directory.delete_group(account_id, group_id)
+            await uow.commit()
+
+    # numbers
+
+    async def numbers(self, account_id: int, *, limit: int = 100, offset: int = 0) -> list[Number]:
+        limit, offset = _page(limit, offset)
+        async with self._uow() as uow:
+            return await uow.directory.numbers(account_id, limit=limit, offset=offset)
+
+    async def number(self, account_id: int, e164: str) -> Number:
+        digits = normalize_e164(e164)
+        async with self._uow() as uow:
+            number = await uow.directory.number(digits)
+        if number is None or number.account_id != account_id:
+            raise NoSuchNumber(f"no number {digits} in this account")
+        return number
+
+    async def create_number(
+        self, account_id: int, *, e164: str, group_id: int, label: str = ""
+    ) -> Number:
+        digits = normalize_e164(e164)
+        label = _label(label)
+        async with self._uow() as uow:
+            if await uow.directory.group(account_id, group_id) is None:
+                raise InvalidInput(f"no group {group_id} in this account", field="group")
+            if await uow.directory.number(digits) is not None:
+                raise NumberAlreadyRouted(f"number {digits} is already in service")
+            number = Number(digits, account_id, group_id, label)
+            await uow.directory.add_number(number, now=self._clock.now())
+            await uow.commit()
+        return number
+
+    async def update_number(
+        self,
+        account_id: int,
+        e164: str,
+        *,
+        group_id: int | None = None,
+        label: str | None = None,
+    ) -> Number:
+        digits = normalize_e164(e164)
+        async with self._uow() as uow:
+            number = await uow.directory.number(digits)
+            if number is None or number.account_id != account_id:
+                raise NoSuchNumber(f"no number {digits} in this account")
+            if group_id is not None:
+                if await uow.directory.group(account_id, group_id) is None:
+                    raise InvalidInput(f"no group {group_id} in this account", field="group")
+                number = replace(number, group_id=group_id)
+            if label is not None:
+                number = replace(number, label=_label(label))
+            await uow.directory.save_number(number)
+            await uow.commit()
+        return number
+
+    async def delete_number(self, account_id: int, e164: str) -> None:
+        digits = normalize_e164(e164)
+        async with self._uow() as uow:
+            if not await uow.directory.delete_number(account_id, digits):
+                raise NoSuchNumber(f"no number {digits} in this account")
+            await uow.commit()
+
+
+def _label(label: object) -> str:
+    if not isinstance(label, str) or len(label) > 200 or any(ord(c) < 32 for c in label):
+        raise InvalidInput("label must be at most 200 printable characters", field="label")
+    return label.strip()

@@ -1,0 +1,263 @@
+"""The SSO token use cases of guide §1: mint (``POST /vm/token``), revoke, resolve.
+
+The request bodies are the guide's, parsed here strictly so that every mistake an integrator
+can make gets its own precise message and nothing is stored.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from voicemgmt.domain.directory import Account, UserRef, UserType
+from voicemgmt.domain.errors import (
+    InvalidInput,
+    NoSuchOperator,
+    NoSuchSupervisor,
+    NoSuchToken,
+    TokenOwnerMismatch,
+)
+from voicemgmt.domain.tokens import (
+    SEED_BYTES,
+    SessionToken,
+    derive_token,
+    looks_like_token,
+    token_digest,
+)
+from voicemgmt.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
+
+MAX_ID = 2**31 - 1
+_FIELDS = ("id_agent", "id_admin", "email", "user_type", "ip", "keep")
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRequest:
+    """Who a token is asked for, in one of the guide's forms."""
+
+    user_type: UserType
+    user_id: int | None = None
+    email: str | None = None
+    ip: str | None = None
+    keep: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    token: str
+    user: UserRef
+    expires_at: datetime
+    kept: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TokenOwner:
+    user: UserRef
+    expires_at: datetime
+    ip: str | None
+
+
+def _identifier(body: dict[str, Any], name: str) -> int:
+    value = body[name]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(f"{name} must be a positive integer", field=name)
+    if not 1 <= value <= MAX_ID:
+        raise InvalidInput(f"{name} must be a positive integer", field=name)
+    return value
+
+
+def _ip(body: dict[str, Any]) -> str | None:
+    value = body.get("ip")
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput("ip must be an IPv4 or IPv6 address as a string", field="ip")
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError as exc:
+        raise InvalidInput("ip must be an IPv4 or IPv6 address as a string", field="ip") from exc
+
+
+def _keep(body: dict[str, Any]) -> bool:
+    value = body.get("keep", 0)
+    if value in (0, 1) and not isinstance(value, float):
+        return bool(value)
+    raise InvalidInput(
+        "keep must be 1 (or true) to reuse the live token, 0 otherwise", field="keep"
+    )
+
+
+def parse_token_request(body: object) -> TokenRequest:
+    """Read a ``POST /vm/token`` body (guide §1.1 and §1.3)."""
+    if not isinstance(body, dict):
+        raise InvalidInput('the body must be a JSON object, e.g. {"id_agent": 12}')
+    unknown = sorted(set(body) - set(_FIELDS))
+    if unknown:
+        raise InvalidInput(
+            f"unknown field {unknown[0]!r}; expected some of: {', '.join(_FIELDS)}",
+            field=unknown[0],
+        )
+    given = [name for name in ("id_agent", "id_admin", "email") if name in body]
+    if len(given) != 1:
+        raise InvalidInput(
+            "give exactly one of id_agent, id_admin or email (with user_type)"
+            + (f"; got {' and '.join(given)}" if given else ""),
+        )
+    user_type_raw = body.get("user_type")
+    if user_type_raw is not None and user_type_raw not in ("agent", "admin"):
+        raise InvalidInput("user_type must be 'agent' or 'admin'", field="user_type")
+    ip, keep = _ip(body), _keep(body)
+
+    if given == ["email"]:
+        email = body["email"]
+        if not isinstance(email, str) or "@" not in email or len(email) > 320:
+            raise InvalidInput("email must be an email address as a string", field="email")
+        if user_type_raw is None:
+            raise InvalidInput(
+                "user_type is required with email: 'agent' or 'admin'", field="user_type"
+            )
+        return TokenRequest(UserType(user_type_raw), email=email.strip(), ip=ip, keep=keep)
+
+    name = given[0]
+    user_type = UserType.AGENT if name == "id_agent" else UserType.ADMIN
+    if user_type_raw is not None and user_type_raw != user_type.value:
+        raise InvalidInput(f"{name} names an {user_type.value}, not an {user_type_raw}")
+    return TokenRequest(user_type, user_id=_identifier(body, name), ip=ip, keep=keep)
+
+
+def parse_owner_hint(body: object) -> tuple[int | None, int | None]:
+    """Read the optional ``DELETE /vm/token/<token>`` body: ``{"ip", "id_agent" | "id_admin"}``."""
+    if body is None:
+        return None, None
+    if not isinstance(body, dict):
+        raise InvalidInput('the body must be a JSON object, e.g. {"id_agent": 12}')
+    unknown = sorted(set(body) - {"ip", "id_agent", "id_admin"})
+    if unknown:
+        raise InvalidInput(
+            f"unknown field {unknown[0]!r}; expected some of: ip, id_agent, id_admin",
+            field=unknown[0],
+        )
+    _ip(body)
+    agent = _identifier(body, "id_agent") if "id_agent" in body else None
+    admin = _identifier(body, "id_admin") if "id_admin" in body else None
+    return agent, admin
+
+
+class TokenService:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        secret_key: bytes,
+        ttl: timedelta,
+        slide_granularity: timedelta,
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._secret = secret_key
+        self._ttl = ttl
+        self._granularity = slide_granularity
+
+    async def issue(self, account: Account, request: TokenRequest) -> IssuedToken:
+        now = self._clock.now()
+        async with self._uow() as uow:
+            user = await self._find_user(uow, account, request)
+            if request.keep:
+                live = await uow.tokens.latest_live(user, now)
+                if live is not None:
+                    token = derive_token(self._secret, live.seed)
+                    # Tokens minted under an earlier secret key cannot be re-derived; mint anew.
+                    if secrets.compare_digest(token_digest(token), live.digest):
+                        expires_at = now + self._ttl
+                        await uow.tokens.set_expiry(live.id, expires_at)
+                        await uow.commit()
+                        return IssuedToken(token, user, expires_at, kept=True)
+            seed = secrets.token_bytes(SEED_BYTES)
+            token = derive_token(self._secret, seed)
+            stored = await uow.tokens.add(
+                user,
+                digest=token_digest(token),
+                seed=seed,
+                ip=request.ip,
+                now=now,
+                expires_at=now + self._ttl,
+            )
+            await uow.commit()
+        return IssuedToken(token, user, stored.expires_at, kept=False)
+
+    async def _find_user(self, uow: UnitOfWork, account: Account, request: TokenRequest) -> UserRef:
+        directory = uow.directory
+        if request.user_type is UserType.AGENT:
+            operator = (
+                await directory.operator(account.id, request.user_id)
+                if request.user_id is not None
+                else await directory.operator_by_email(account.id, request.email or "")
+            )
+            if operator is None:
+                raise NoSuchOperator("no such operator in this account")
+            return operator.ref
+        supervisor = (
+            await directory.supervisor(account.id, request.user_id)
+            if request.user_id is not None
+            else await directory.supervisor_by_email(account.id, request.email or "")
+        )
+        if supervisor is None:
+            raise NoSuchSupervisor("no such supervisor in this account")
+        return supervisor.ref
+
+    async def _live(self, uow: UnitOfWork, token: str, now: datetime) -> SessionToken:
+        stored = (
+            await uow.tokens.by_digest(token_digest(token)) if looks_like_token(token) else None
+        )
+        if stored is None or not stored.is_live(now):
+            raise NoSuchToken("no such token, or it has expired or been deleted")
+        return stored
+
+    async def revoke(
+        self, account: Account, token: str, hint: tuple[int | None, int | None] = (None, None)
+    ) -> UserRef:
+        """Invalidate ``token`` of ``account``; another account's token is 'no such token'."""
+        now = self._clock.now()
+        async with self._uow() as uow:
+            stored = await self._live(uow, token, now)
+            if stored.user.account_id != account.id:
+                raise NoSuchToken("no such token, or it has expired or been deleted")
+            _check_owner(stored.user, hint)
+            await uow.tokens.revoke(stored.id)
+            await uow.commit()
+        return stored.user
+
+    async def describe(self, account: Account, token: str) -> TokenOwner:
+        """What the account's integrator may know of one of its tokens (no sliding)."""
+        async with self._uow() as uow:
+            stored = await self._live(uow, token, self._clock.now())
+        if stored.user.account_id != account.id:
+            raise NoSuchToken("no such token, or it has expired or been deleted")
+        return TokenOwner(stored.user, stored.expires_at, stored.ip)
+
+    async def resolve(self, token: str) -> TokenOwner:
+        """Who holds ``token``; each use slides its expiry (written at most once a minute)."""
+        now = self._clock.now()
+        async with self._uow() as uow:
+            stored = await self._live(uow, token, now)
+            if stored.needs_slide(now, self._ttl, self._granularity):
+                stored = stored.slid(now, self._ttl)
+                await uow.tokens.set_expiry(stored.id, stored.expires_at)
+                await uow.commit()
+        return TokenOwner(stored.user, stored.expires_at, stored.ip)
+
+
+def _check_owner(user: UserRef, hint: tuple[int | None, int | None]) -> None:
+    """The guide's DELETE body names the token's owner; it must not name someone else.
+
+    Guide §1.4 (supervisor logout) shows ``id_agent`` in the body, copied from §1.2: an
+    integrator following it literally sends the supervisor's id under ``id_agent``, which is
+    accepted for a supervisor's token.
+    """
+    agent, admin = hint
+    if admin is not None and (user.user_type is not UserType.ADMIN or user.user_id != admin):
+        raise TokenOwnerMismatch("this token does not belong to that id_admin")
+    if agent is not None and user.user_id != agent:
+        raise TokenOwnerMismatch("this token does not belong to that id_agent")

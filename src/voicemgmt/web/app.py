@@ -1,0 +1,59 @@
+"""The HTTP application: routers, error handlers and limits around one ``Container``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from voicemgmt import __version__
+from voicemgmt.bootstrap import Container
+from voicemgmt.web import admin_api, token_api
+from voicemgmt.web.body_limit import BodyLimitMiddleware
+from voicemgmt.web.errors import error_body, install_error_handlers
+
+_ERROR_SCHEMA = {
+    "description": "Error",
+    "content": {
+        "application/json": {
+            "example": error_body(400, "invalid_input", "what was wrong", {"field": "id_agent"})
+        }
+    },
+}
+
+
+def create_app(container: Container) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await container.start()
+        try:
+            yield
+        finally:
+            await container.close()
+
+    app = FastAPI(
+        title="Voice Management",
+        version=__version__,
+        summary="Self-hostable contact center built for CRM integration",
+        lifespan=lifespan,
+        responses={
+            400: _ERROR_SCHEMA,
+            401: _ERROR_SCHEMA,
+            404: _ERROR_SCHEMA,
+            409: _ERROR_SCHEMA,
+            413: _ERROR_SCHEMA,
+            429: _ERROR_SCHEMA,
+        },
+    )
+    app.state.container = container
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=container.settings.max_body_bytes)
+    app.include_router(token_api.router)
+    app.include_router(admin_api.router)
+
+    @app.get("/healthz", tags=["health"], summary="Liveness: answers while the server runs")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

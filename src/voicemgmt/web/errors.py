@@ -1,0 +1,114 @@
+"""The one place where domain errors become HTTP answers.
+
+Every error answer has the same JSON shape, ``{"status", "err_code", "err_msg", "details"}``
+(the platform API's ``status``/``err_code``/``err_msg`` plus what exactly was wrong).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from voicemgmt.domain import errors
+
+log = logging.getLogger(__name__)
+
+BASIC_CHALLENGE = 'Basic realm="Voice Management", charset="UTF-8"'
+
+# Most specific first: the first class an error is an instance of decides its status.
+STATUS_BY_ERROR: tuple[tuple[type[errors.VoiceManagementError], int], ...] = (
+    (errors.InvalidInput, 400),
+    (errors.AuthenticationFailed, 401),
+    (errors.NotFound, 404),
+    (errors.Conflict, 409),
+    (errors.TooManyAttempts, 429),
+)
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "authentication_failed",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+    429: "too_many_attempts",
+}
+
+
+def status_of(error: errors.VoiceManagementError) -> int:
+    for cls, status in STATUS_BY_ERROR:
+        if isinstance(error, cls):
+            return status
+    raise LookupError(f"{type(error).__name__} has no HTTP status")
+
+
+def error_body(status: int, code: str, message: str, details: Any = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"status": status, "err_code": code, "err_msg": message}
+    if details:
+        body["details"] = details
+    return body
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: Any = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(
+        error_body(status, code, message, details), status, headers=dict(headers or {})
+    )
+
+
+async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, errors.VoiceManagementError)
+    status = status_of(exc)
+    headers: dict[str, str] = {}
+    if isinstance(exc, errors.InvalidSessionToken):
+        headers["WWW-Authenticate"] = 'Bearer realm="Voice Management"'
+    elif isinstance(exc, errors.AuthenticationFailed):
+        headers["WWW-Authenticate"] = BASIC_CHALLENGE
+    if isinstance(exc, errors.TooManyAttempts):
+        headers["Retry-After"] = str(exc.retry_after)
+    return error_response(status, exc.error_id, exc.message, exc.details, headers)
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = []
+    for problem in exc.errors():
+        if problem.get("type") == "json_invalid":
+            return error_response(400, "invalid_json", "the body is not valid JSON")
+        location = ".".join(str(p) for p in problem.get("loc", ()) if p != "body")
+        problems.append({"field": location, "problem": str(problem.get("msg", ""))[:200]})
+    first = problems[0] if problems else {"field": "", "problem": "invalid request"}
+    message = f"{first['field']}: {first['problem']}" if first["field"] else first["problem"]
+    return error_response(400, "validation_failed", message, {"errors": problems[:20]})
+
+
+async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    message = str(exc.detail) if exc.detail else code.replace("_", " ")
+    return error_response(exc.status_code, code, message, headers=exc.headers)
+
+
+async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error", exc_info=exc)
+    return error_response(500, "internal_error", "an unexpected error occurred; it was logged")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(errors.VoiceManagementError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)
