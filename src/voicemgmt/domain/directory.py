@@ -157,7 +157,10 @@ def check_settings(settings: object, what: str = "settings") -> dict[str, Any]:
 
 
 def check_memberships(raw: object) -> tuple[Membership, ...]:
-    """Group memberships as given by an admin: each group once, priority 1 to 100."""
+    """Group memberships as given by an admin: each group once, priority 1 to 100.
+
+    Returned in the order they are stored and read back: by priority, then group.
+    """
     if not isinstance(raw, list | tuple):
         raise InvalidInput("groups must be a list", field="groups")
     seen: set[int] = set()
@@ -171,4 +174,4 @@ def check_memberships(raw: object) -> tuple[Membership, ...]:
             raise InvalidInput(f"group {item.group_id} is listed twice", field="groups")
         seen.add(item.group_id)
         result.append(item)
-    return tuple(result)
+    return tuple(sorted(result, key=lambda m: (m.priority, m.group_id)))

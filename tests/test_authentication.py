@@ -1,0 +1,110 @@
+"""Basic-auth verification: the argon2 cache and the throttle, driven directly."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.support import run_on, test_settings
+from voicemgmt.bootstrap import Container
+from voicemgmt.domain.errors import AuthenticationFailed, TooManyAttempts
+from voicemgmt.services.authentication import LoginThrottle, VerifiedCredentialCache
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def test_the_cache_accepts_only_the_verified_pair_against_the_same_hash() -> None:
+    cache = VerifiedCredentialCache(timedelta(minutes=5))
+    cache.remember("acme", "right", "$argon2id$hash1", NOW)
+    assert cache.accepts("acme", "right", "$argon2id$hash1", NOW)
+    assert not cache.accepts("acme", "wrong", "$argon2id$hash1", NOW)
+    assert not cache.accepts("acme", "right", "$argon2id$hash2", NOW)  # password changed
+    assert not cache.accepts("other", "right", "$argon2id$hash1", NOW)
+    assert not cache.accepts("acme", "right", "$argon2id$hash1", NOW + timedelta(minutes=5))
+
+
+def test_the_cache_is_bounded() -> None:
+    cache = VerifiedCredentialCache(timedelta(minutes=5), max_entries=3)
+    for i in range(5):
+        cache.remember(f"login{i}", "pw", "h", NOW)
+    assert not cache.accepts("login0", "pw", "h", NOW)
+    assert cache.accepts("login4", "pw", "h", NOW)
+
+
+def test_a_zero_ttl_disables_the_cache() -> None:
+    cache = VerifiedCredentialCache(timedelta(0))
+    cache.remember("acme", "pw", "h", NOW)
+    assert not cache.accepts("acme", "pw", "h", NOW)
+
+
+def test_the_throttle_counts_failures_per_client_and_login() -> None:
+    throttle = LoginThrottle("3/minute", "5/minute")
+    for _ in range(3):
+        throttle.check("10.0.0.1", "acme")
+        throttle.record_failure("10.0.0.1", "acme")
+    with pytest.raises(TooManyAttempts) as caught:
+        throttle.check("10.0.0.1", "acme")
+    assert 1 <= caught.value.retry_after <= 61
+    throttle.check("10.0.0.2", "acme")  # another client
+    throttle.check("10.0.0.1", "globex")  # the same client, another login
+    for _ in range(2):
+        throttle.record_failure("10.0.0.1", "globex")
+    with pytest.raises(TooManyAttempts):
+        throttle.check("10.0.0.1", "initech")  # 5 failures from this client in all
+
+
+def test_a_password_change_takes_effect_at_once(tmp_path: Path) -> None:
+    async def job(c: Container) -> None:
+        account = await c.directory.create_account(login="acme", name="A", password="first-pw")
+        assert (await c.authenticator.authenticate("acme", "first-pw", client="t")).id == account.id
+        await c.directory.update_account(account.id, password="second-pw")
+        with pytest.raises(AuthenticationFailed):
+            await c.authenticator.authenticate("acme", "first-pw", client="t")
+        await c.authenticator.authenticate("acme", "second-pw", client="t")
+
+    run_on(test_settings(tmp_path), job)
+
+
+def test_an_unknown_login_costs_an_argon2_verification_too(tmp_path: Path) -> None:
+    """No shortcut that would tell an attacker which logins exist."""
+
+    async def job(c: Container) -> None:
+        await c.directory.create_account(login="acme", name="A", password="first-pw")
+        counted: list[str] = []
+        hasher = c.authenticator._hasher
+        original = hasher.verify
+
+        async def counting(stored: str, password: str) -> bool:
+            counted.append(stored)
+            return await original(stored, password)
+
+        hasher.verify = counting  # type: ignore[method-assign,assignment]
+        for login in ("acme", "nobody"):
+            with pytest.raises(AuthenticationFailed):
+                await c.authenticator.authenticate(login, "wrong-pw", client=login)
+        assert len(counted) == 2
+        assert all(stored.startswith("$argon2id$") for stored in counted)
+
+    run_on(test_settings(tmp_path), job)
+
+
+def test_cached_verification_is_used_after_the_first_success(tmp_path: Path) -> None:
+    async def job(c: Container) -> int:
+        await c.directory.create_account(login="acme", name="A", password="first-pw")
+        calls = 0
+        hasher = c.authenticator._hasher
+        original = hasher.verify
+
+        async def counting(stored: str, password: str) -> bool:
+            nonlocal calls
+            calls += 1
+            return await original(stored, password)
+
+        hasher.verify = counting  # type: ignore[method-assign,assignment]
+        for _ in range(21):
+            await c.authenticator.authenticate("acme", "first-pw", client="t")
+        return calls
+
+    assert run_on(test_settings(tmp_path), job) == 1
