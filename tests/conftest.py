@@ -9,9 +9,9 @@ from tests.support import (
     LiveServer,
     SeededAccount,
     live_server,
+    make_settings,
     postgres_database,
     seed_two_accounts,
-    test_settings,
 )
 from voicemgmt.config import Settings
 
@@ -28,7 +28,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return test_settings(tmp_path)
+    return make_settings(tmp_path)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import run_on, test_settings
+from tests.support import make_settings, run_on
 from voicemgmt.bootstrap import Container
 from voicemgmt.domain.errors import AuthenticationFailed, TooManyAttempts
 from voicemgmt.services.authentication import LoginThrottle, VerifiedCredentialCache
@@ -64,7 +64,7 @@ def test_a_password_change_takes_effect_at_once(tmp_path: Path) -> None:
             await c.authenticator.authenticate("acme", "first-pw", client="t")
         await c.authenticator.authenticate("acme", "second-pw", client="t")
 
-    run_on(test_settings(tmp_path), job)
+    run_on(make_settings(tmp_path), job)
 
 
 def test_an_unknown_login_costs_an_argon2_verification_too(tmp_path: Path) -> None:
@@ -87,7 +87,7 @@ def test_an_unknown_login_costs_an_argon2_verification_too(tmp_path: Path) -> No
         assert len(counted) == 2
         assert all(stored.startswith("$argon2id$") for stored in counted)
 
-    run_on(test_settings(tmp_path), job)
+    run_on(make_settings(tmp_path), job)
 
 
 def test_cached_verification_is_used_after_the_first_success(tmp_path: Path) -> None:
@@ -107,4 +107,4 @@ def test_cached_verification_is_used_after_the_first_success(tmp_path: Path) -> 
             await c.authenticator.authenticate("acme", "first-pw", client="t")
         return calls
 
-    assert run_on(test_settings(tmp_path), job) == 1
+    assert run_on(make_settings(tmp_path), job) == 1

@@ -13,7 +13,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection
 
-from tests.support import run_on, test_settings
+from tests.support import make_settings, run_on
 from voicemgmt.adapters.sql.engine import migrate
 from voicemgmt.adapters.sql.tables import metadata
 from voicemgmt.bootstrap import Container
@@ -36,7 +36,7 @@ T = TypeVar("T")
 
 @pytest.fixture
 def run(database_url: str, tmp_path: Path) -> Callable[[Callable[[Container], Awaitable[T]]], T]:
-    settings = test_settings(tmp_path, database_url)
+    settings = make_settings(tmp_path, database_url)
 
     def runner(job: Callable[[Container], Awaitable[T]]) -> T:
         return run_on(settings, job)
@@ -247,3 +247,27 @@ def test_deleting_a_person_revokes_their_tokens(run: Runner) -> None:
                 await c.tokens.resolve(issued.token)
 
     run(job)
+
+
+def test_expired_tokens_are_purged_after_a_day(run: Runner) -> None:
+    async def job(c: Container) -> tuple[int, int]:
+        account = await c.directory.create_account(login="acme", name="A", password="pw-123456")
+        user = UserRef(account.id, UserType.AGENT, 1)
+        now = datetime.now(UTC)
+        async with c.unit_of_work() as uow:
+            for digest, expired_for in ((b"a", 2), (b"b", 0.5), (b"c", -1)):
+                await uow.tokens.add(
+                    user,
+                    digest=token_digest(digest.decode()),
+                    seed=b"s" * 32,
+                    ip=None,
+                    now=now - timedelta(days=3),
+                    expires_at=now - timedelta(days=expired_for),
+                )
+            await uow.commit()
+        purged = await c.tokens.purge_expired()
+        async with c.unit_of_work() as uow:
+            left = [await uow.tokens.by_digest(token_digest(d)) for d in ("a", "b", "c")]
+        return purged, sum(t is not None for t in left)
+
+    assert run(job) == (1, 2)

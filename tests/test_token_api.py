@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import LiveServer, SeededAccount, live_server, run_on, test_settings
+from tests.support import LiveServer, SeededAccount, live_server, make_settings, run_on
 from voicemgmt.bootstrap import Container
 from voicemgmt.config import Settings
 
@@ -254,7 +254,7 @@ def test_keep_after_logout_mints_a_new_token(server: LiveServer, acme: SeededAcc
 
 
 def test_a_token_expires(tmp_path: Any) -> None:
-    settings = test_settings(tmp_path, token_ttl_seconds=60)
+    settings = make_settings(tmp_path, token_ttl_seconds=60)
     from tests.support import seed_two_accounts
 
     acme, _ = seed_two_accounts(settings)

@@ -229,6 +229,13 @@ class TokenService:
             await uow.commit()
         return stored.user
 
+    async def purge_expired(self) -> int:
+        """Forget tokens that expired more than a day ago (kept that long for support)."""
+        async with self._uow() as uow:
+            purged = await uow.tokens.purge_expired(self._clock.now() - timedelta(days=1))
+            await uow.commit()
+        return purged
+
     async def describe(self, account: Account, token: str) -> TokenOwner:
         """What the account's integrator may know of one of its tokens (no sliding)."""
         async with self._uow() as uow:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -13,6 +16,8 @@ from voicemgmt.web import admin_api, token_api
 from voicemgmt.web.body_limit import BodyLimitMiddleware
 from voicemgmt.web.errors import error_body, install_error_handlers
 
+log = logging.getLogger(__name__)
+
 _ERROR_SCHEMA = {
     "description": "Error",
     "content": {
@@ -23,13 +28,29 @@ _ERROR_SCHEMA = {
 }
 
 
+PURGE_INTERVAL_SECONDS = 3600
+
+
+async def _purge_expired_tokens(container: Container) -> None:
+    while True:
+        try:
+            await container.tokens.purge_expired()
+        except Exception:  # a database hiccup must not end housekeeping for good
+            log.exception("purging expired tokens failed; will retry")
+        await asyncio.sleep(PURGE_INTERVAL_SECONDS)
+
+
 def create_app(container: Container) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await container.start()
+        housekeeping = asyncio.create_task(_purge_expired_tokens(container))
         try:
             yield
         finally:
+            housekeeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await housekeeping
             await container.close()
 
     app = FastAPI(
