@@ -271,3 +271,22 @@ def test_expired_tokens_are_purged_after_a_day(run: Runner) -> None:
         return purged, sum(t is not None for t in left)
 
     assert run(job) == (1, 2)
+
+
+def test_deleting_an_account_removes_everything_in_it(run: Runner) -> None:
+    async def job(c: Container) -> list[int]:
+        from voicemgmt.adapters.sql.repository import count_rows
+
+        d = c.directory
+        account = await d.create_account(login="acme", name="A", password="pw-123456")
+        group = await d.create_group(account.id, name="Sales")
+        await d.create_operator(
+            account.id, name="Ana", email="ana@acme.example", memberships=[Membership(group.id)]
+        )
+        await d.create_supervisor(account.id, name="Sam", email="sam@acme.example")
+        await d.create_number(account.id, e164="33170200200", group_id=group.id)
+        await d.delete_account(account.id)
+        tables = ("accounts", "groups", "operators", "memberships", "supervisors", "numbers")
+        return [await count_rows(c.engine, table) for table in tables]
+
+    assert run(job) == [0, 0, 0, 0, 0, 0]

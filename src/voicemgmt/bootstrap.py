@@ -48,11 +48,8 @@ class Container:
 
 def secret_key(settings: Settings) -> bytes:
     """``VM_SECRET_KEY`` if set, else a key kept in the data directory (created once, 0600)."""
-    if settings.secret_key is not None:
-        value = settings.secret_key.get_secret_value().encode()
-        if len(value) < 32:
-            raise ValueError("VM_SECRET_KEY must be at least 32 characters")
-        return value
+    if settings.secret_key is not None:  # its length is checked by Settings
+        return settings.secret_key.get_secret_value().encode()
     path = Path(settings.data_dir) / SECRET_KEY_FILE
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -73,7 +73,8 @@ def _settings(database: str | None, **overrides: Any) -> Settings:
     except ValidationError as exc:
         problem = exc.errors()[0]
         where = ".".join(str(p) for p in problem["loc"])
-        fail(f"configuration {where}: {problem['msg'].removeprefix('Value error, ')}")
+        message = problem["msg"].removeprefix("Value error, ")
+        fail(f"configuration {where} (VM_{where.upper()}): {message}")
 
 
 def run_with(database: str | None, job: Callable[[Container], Awaitable[T]]) -> T:
@@ -111,7 +112,7 @@ def show(rows: Sequence[dict[str, Any]], as_json: bool, *, single: bool = False)
         table.add_column(column)
     for row in rows:
         table.add_row(*(_cell(v) for v in row.values()))
-    Console().print(table)
+    Console(width=None if sys.stdout.isatty() else 240).print(table)
 
 
 def _cell(value: Any) -> str:
@@ -129,9 +130,9 @@ async def _account(container: Container, login: str) -> Account:
 def _parse_groups(values: list[str]) -> list[Membership]:
     memberships = []
     for value in values:
-        group, _, priority = value.partition(":")
+        group, colon, priority = value.partition(":")
         try:
-            memberships.append(Membership(int(group), int(priority) if priority else 1))
+            memberships.append(Membership(int(group), int(priority) if colon else 1))
         except ValueError:
             fail(f"--group takes ID or ID:PRIORITY (e.g. 3 or 3:2), not {value!r}")
     return memberships
@@ -152,6 +153,11 @@ def serve(
     from voicemgmt.web.app import create_app
 
     settings = _settings(database, host=host, port=port)
+
+    async def migrate_first(_container: Container) -> None:
+        return None  # run_with starts the container, which migrates, and reports errors
+
+    run_with(database, migrate_first)
     app_ = create_app(build(settings))
     uvicorn.run(app_, host=settings.host, port=settings.port, log_level=settings.log_level)
 
@@ -430,17 +436,15 @@ def demo(database: DatabaseOpt = None, as_json: JsonOpt = False) -> None:
     """Seed the demo account once, and print how to use it."""
     from pathlib import Path
 
-    from voicemgmt.services.demo import seed_demo
+    from voicemgmt.services.demo import credentials_path, seed_demo
 
     settings = _settings(database)
+    path = credentials_path(Path(settings.data_dir), settings.database_url)
 
     async def job(c: Container) -> Any:
-        return await seed_demo(c.directory, Path(settings.data_dir))
+        return await seed_demo(c.directory, path)
 
-    try:
-        creds = run_with(database, job)
-    except RuntimeError as exc:
-        fail(str(exc))
+    creds = run_with(database, job)
     if as_json:
         from dataclasses import asdict
 

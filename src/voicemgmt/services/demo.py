@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import secrets
@@ -10,7 +11,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from voicemgmt.domain.directory import Membership
-from voicemgmt.domain.errors import NoSuchAccount
+from voicemgmt.domain.errors import Conflict, NoSuchAccount, NumberAlreadyRouted
 from voicemgmt.services.directory import DirectoryService
 
 DEMO_LOGIN = "demo"
@@ -33,13 +34,21 @@ class DemoCredentials:
     created: bool = False
 
 
-async def seed_demo(directory: DirectoryService, data_dir: Path) -> DemoCredentials:
+def credentials_path(data_dir: Path, database_url: str) -> Path:
+    """Where one database's demo passwords are kept; the default database's has a fixed name."""
+    if not database_url:
+        return data_dir / CREDENTIALS_FILE
+    key = hashlib.sha256(database_url.encode()).hexdigest()[:12]
+    return data_dir / f"demo-credentials-{key}.json"
+
+
+async def seed_demo(directory: DirectoryService, path: Path) -> DemoCredentials:
     """Create the demo account unless it exists; either way return its credentials.
 
     Passwords are random and only their argon2 hashes are stored, so they are also kept in
-    ``<data_dir>/demo-credentials.json`` (mode 0600) to be shown again at the next start.
+    ``path`` (mode 0600) to be shown again at the next start. Seeding is all or nothing: if a
+    step fails, the half-made account is removed.
     """
-    path = data_dir / CREDENTIALS_FILE
     try:
         await directory.account_by_login(DEMO_LOGIN)
     except NoSuchAccount:
@@ -48,23 +57,33 @@ async def seed_demo(directory: DirectoryService, data_dir: Path) -> DemoCredenti
         saved = await asyncio.to_thread(_load, path)
         if saved is not None:
             return saved
-        raise RuntimeError(
+        raise Conflict(
             f"the demo account exists but {path} is gone; reset its API password with "
             "'voicemgmt account set --account demo --password ...'"
         )
-    account = await directory.create_account(
-        login=DEMO_LOGIN, name="Demo Company", password=secrets.token_urlsafe(12)
-    )
+    if await directory.number_in_service(DEMO_NUMBER):
+        raise NumberAlreadyRouted(f"the demo number {DEMO_NUMBER} belongs to another account")
     api_password = secrets.token_urlsafe(12)
-    await directory.update_account(
-        account.id,
-        password=api_password,
-        allowed_origins=["http://127.0.0.1:8000", "http://localhost:8000"],
+    account = await directory.create_account(
+        login=DEMO_LOGIN, name="Demo Company", password=api_password
     )
-    group = await directory.create_group(account.id, name="Customer service")
+    try:
+        credentials = await _fill(directory, account.id, api_password)
+        await asyncio.to_thread(_save, path, credentials)
+    except BaseException:
+        await directory.delete_account(account.id)
+        raise
+    return DemoCredentials(**{**asdict(credentials), "created": True})
+
+
+async def _fill(directory: DirectoryService, account_id: int, api_password: str) -> DemoCredentials:
+    await directory.update_account(
+        account_id, allowed_origins=["http://127.0.0.1:8000", "http://localhost:8000"]
+    )
+    group = await directory.create_group(account_id, name="Customer service")
     operator_password = secrets.token_urlsafe(9)
     operator = await directory.create_operator(
-        account.id,
+        account_id,
         name="Ana Operator",
         email="ana@demo.example",
         password=operator_password,
@@ -72,12 +91,12 @@ async def seed_demo(directory: DirectoryService, data_dir: Path) -> DemoCredenti
     )
     supervisor_password = secrets.token_urlsafe(9)
     supervisor = await directory.create_supervisor(
-        account.id, name="Sam Supervisor", email="sam@demo.example", password=supervisor_password
+        account_id, name="Sam Supervisor", email="sam@demo.example", password=supervisor_password
     )
     number = await directory.create_number(
-        account.id, e164=DEMO_NUMBER, group_id=group.id, label="Demo hotline"
+        account_id, e164=DEMO_NUMBER, group_id=group.id, label="Demo hotline"
     )
-    credentials = DemoCredentials(
+    return DemoCredentials(
         api_login=DEMO_LOGIN,
         api_password=api_password,
         id_agent=operator.id,
@@ -89,8 +108,6 @@ async def seed_demo(directory: DirectoryService, data_dir: Path) -> DemoCredenti
         id_group=group.id,
         number=number.e164,
     )
-    await asyncio.to_thread(_save, path, credentials)
-    return DemoCredentials(**{**asdict(credentials), "created": True})
 
 
 def _load(path: Path) -> DemoCredentials | None:

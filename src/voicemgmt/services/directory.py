@@ -76,6 +76,13 @@ class DirectoryService:
             await uow.commit()
         return account
 
+    async def delete_account(self, account_id: int) -> None:
+        """Remove an account and everything in it: people, groups, numbers, tokens."""
+        async with self._uow() as uow:
+            if not await uow.directory.delete_account(account_id):
+                raise NoSuchAccount("no such account")
+            await uow.commit()
+
     async def accounts(self) -> list[Account]:
         async with self._uow() as uow:
             return await uow.directory.accounts()
@@ -378,6 +385,12 @@ class DirectoryService:
         if number is None or number.account_id != account_id:
             raise NoSuchNumber(f"no number {digits} in this account")
         return number
+
+    async def number_in_service(self, e164: str) -> bool:
+        """Whether any account already has this number (numbers are platform-wide)."""
+        digits = normalize_e164(e164)
+        async with self._uow() as uow:
+            return await uow.directory.number(digits) is not None
 
     async def create_number(
         self, account_id: int, *, e164: str, group_id: int, label: str = ""

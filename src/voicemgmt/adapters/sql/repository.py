@@ -137,6 +137,10 @@ class SqlDirectory:
             )
         )
 
+    async def delete_account(self, account_id: int) -> bool:
+        result = await self._c.execute(delete(accounts).where(accounts.c.id == account_id))
+        return bool(result.rowcount)
+
     # operators
 
     async def _memberships(self, operator_ids: Sequence[int]) -> dict[int, list[Membership]]:

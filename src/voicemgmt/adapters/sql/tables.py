@@ -128,7 +128,7 @@ numbers = Table(
     metadata,
     Column("e164", String(15), primary_key=True),
     Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
-    Column("group_id", Integer, ForeignKey("groups.id", ondelete="RESTRICT"), nullable=False),
+    Column("group_id", Integer, ForeignKey("groups.id"), nullable=False),
     Column("label", String(200), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Index("ix_numbers_account_id", "account_id"),

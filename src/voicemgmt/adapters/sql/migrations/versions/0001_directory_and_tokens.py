@@ -98,7 +98,7 @@ def upgrade() -> None:
         sa.Column(
             "group_id",
             sa.Integer,
-            sa.ForeignKey("groups.id", ondelete="RESTRICT"),
+            sa.ForeignKey("groups.id"),
             nullable=False,
         ),
         sa.Column("label", sa.String(200), nullable=False),
