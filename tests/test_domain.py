@@ -8,7 +8,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from voicemgmt.domain.directory import Membership, UserRef, UserType, check_memberships
+from voicemgmt.domain.directory import (
+    Membership,
+    UserRef,
+    UserType,
+    check_memberships,
+    check_name,
+    check_settings,
+)
 from voicemgmt.domain.errors import InvalidInput, InvalidPhoneNumber
 from voicemgmt.domain.origins import normalize_crm_url, normalize_origin
 from voicemgmt.domain.phone import normalize_e164
@@ -180,3 +187,55 @@ def test_memberships_are_checked_and_ordered() -> None:
         check_memberships([Membership(3, 1), Membership(3, 2)])
     with pytest.raises(InvalidInput):
         check_memberships([Membership(3, 0)])
+
+
+@pytest.mark.parametrize(
+    ("raw", "origin"),
+    [
+        ("https://bücher.example", "https://xn--bcher-kva.example"),
+        ("https://crm.example.com:443", "https://crm.example.com"),
+        ("http://crm.example.com:80", "http://crm.example.com"),
+        ("https://crm.example.com:80", "https://crm.example.com:80"),
+    ],
+)
+def test_origins_are_written_as_browsers_report_them(raw: str, origin: str) -> None:
+    assert normalize_origin(raw) == origin
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "https://a.c\tom",
+        "https://a%2e.com",
+        "https://-a.com",
+        "https://a_b.com",
+        "https://a\u0085.com",
+    ],
+)
+def test_origins_with_odd_characters_are_refused(raw: str) -> None:
+    with pytest.raises(InvalidInput):
+        normalize_origin(raw)
+
+
+@pytest.mark.parametrize("name", ["A\x7fB", "A\u009bB", "A\x00B", "A\ud800B", "A\nB"])
+def test_names_with_control_characters_are_refused(name: str) -> None:
+    with pytest.raises(InvalidInput):
+        check_name(name)
+
+
+def test_settings_are_bounded_in_depth_and_size() -> None:
+    nested: object = 1
+    for _ in range(9):
+        nested = [nested]
+    with pytest.raises(InvalidInput):
+        check_settings({"x": nested})
+    with pytest.raises(InvalidInput):
+        check_settings({"x": "y" * 20_000})
+    with pytest.raises(InvalidInput):
+        check_settings({"x": float("nan")})
+    with pytest.raises(InvalidInput):
+        check_settings({"x": "\ud800"})
+    assert check_settings({"ring": 20, "tiers": [[1, 2], [3]]}) == {
+        "ring": 20,
+        "tiers": [[1, 2], [3]],
+    }

@@ -7,6 +7,8 @@ supervisors, ``id_group`` for groups; numbers are E.164 digits without '+'.
 
 from __future__ import annotations
 
+import json
+import unicodedata
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -106,12 +108,19 @@ MIN_PASSWORD = 8
 MAX_PASSWORD = 256
 MAX_PRIORITY = 100
 MAX_SETTINGS_KEYS = 64
+MAX_SETTINGS_DEPTH = 8
+MAX_SETTINGS_BYTES = 16 * 1024
+
+
+def has_control_characters(text: str) -> bool:
+    """C0 and C1 controls, DEL and lone surrogates: never part of a name shown to people."""
+    return any(unicodedata.category(c) in ("Cc", "Cs") for c in text)
 
 
 def check_name(name: object, what: str = "name") -> str:
     if not isinstance(name, str) or not name.strip() or len(name.strip()) > MAX_NAME:
         raise InvalidInput(f"{what} must be 1 to {MAX_NAME} characters", field=what)
-    if any(ord(c) < 32 for c in name):
+    if has_control_characters(name):
         raise InvalidInput(f"{what} must not contain control characters", field=what)
     return name.strip()
 
@@ -125,7 +134,8 @@ def check_email(email: object) -> str:
         len(value) > MAX_EMAIL
         or not local
         or "." not in domain
-        or any(c.isspace() or ord(c) < 32 or c in "<>\"'" for c in value)
+        or any(c.isspace() or c in "<>\"'" for c in value)
+        or has_control_characters(value)
     ):
         raise InvalidInput("email must be an address like ana@example.com", field="email")
     return value
@@ -149,10 +159,28 @@ def check_login(login: object) -> str:
 
 
 def check_settings(settings: object, what: str = "settings") -> dict[str, Any]:
+    """A JSON object of bounded width, depth and size, storable and readable back as is."""
     if not isinstance(settings, dict) or len(settings) > MAX_SETTINGS_KEYS:
         raise InvalidInput(
             f"{what} must be a JSON object of at most {MAX_SETTINGS_KEYS} keys", field=what
         )
+    pending: list[tuple[object, int]] = [(settings, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if depth > MAX_SETTINGS_DEPTH:
+            raise InvalidInput(f"{what} nest deeper than {MAX_SETTINGS_DEPTH} levels", field=what)
+        if isinstance(value, dict):
+            pending.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            pending.extend((v, depth + 1) for v in value)
+    try:
+        size = len(json.dumps(settings, ensure_ascii=False, allow_nan=False).encode("utf-8"))
+    except (TypeError, ValueError) as exc:  # UnicodeEncodeError is a ValueError
+        raise InvalidInput(
+            f"{what} must be plain JSON text, numbers and lists", field=what
+        ) from exc
+    if size > MAX_SETTINGS_BYTES:
+        raise InvalidInput(f"{what} must be at most {MAX_SETTINGS_BYTES} bytes of JSON", field=what)
     return dict(settings)
 
 

@@ -25,6 +25,7 @@ from voicemgmt.domain.directory import (
     check_name,
     check_password,
     check_settings,
+    has_control_characters,
 )
 from voicemgmt.domain.errors import (
     DuplicateEmail,
@@ -439,6 +440,6 @@ class DirectoryService:
 
 
 def _label(label: object) -> str:
-    if not isinstance(label, str) or len(label) > 200 or any(ord(c) < 32 for c in label):
+    if not isinstance(label, str) or len(label) > 200 or has_control_characters(label):
         raise InvalidInput("label must be at most 200 printable characters", field="label")
     return label.strip()

@@ -26,8 +26,9 @@ from voicemgmt.web.admin_schemas import (
     SupervisorPatch,
 )
 from voicemgmt.web.dependencies import AccountDep, ContainerDep
+from voicemgmt.web.json_body import StrictJsonRoute
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", route_class=StrictJsonRoute)
 
 Limit = Annotated[int, Query(ge=1, le=1000)]
 Offset = Annotated[int, Query(ge=0, le=10_000_000)]

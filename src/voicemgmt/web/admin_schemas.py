@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from voicemgmt.domain.directory import Account, Group, Number, Operator, Supervisor
 
 T = TypeVar("T")
+MAX_ID = 2**31 - 1
 
 
 class StrictIn(BaseModel):
@@ -26,7 +27,7 @@ class Listing(BaseModel, Generic[T]):
 
 
 class MembershipIn(StrictIn):
-    id_group: int = Field(ge=1)
+    id_group: int = Field(ge=1, le=MAX_ID)
     priority: int = Field(default=1, ge=1, le=100)
 
 
@@ -120,12 +121,12 @@ class GroupOut(BaseModel):
 
 class NumberIn(StrictIn):
     e164: str = Field(min_length=1, max_length=32, examples=["33170200200"])
-    id_group: int = Field(ge=1)
+    id_group: int = Field(ge=1, le=MAX_ID)
     label: str = Field(default="", max_length=200)
 
 
 class NumberPatch(StrictIn):
-    id_group: int | None = Field(default=None, ge=1)
+    id_group: int | None = Field(default=None, ge=1, le=MAX_ID)
     label: str | None = Field(default=None, max_length=200)
 
 

@@ -97,6 +97,10 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    from voicemgmt.web.json_body import InvalidJsonBody
+
+    if isinstance(exc, InvalidJsonBody):
+        return error_response(400, "invalid_json", str(exc.detail))
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     message = str(exc.detail) if exc.detail else code.replace("_", " ")
     return error_response(exc.status_code, code, message, headers=exc.headers)

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Callable, Coroutine
 from typing import Any
 
-from fastapi import Request
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
 
 from voicemgmt.domain.errors import InvalidInput, InvalidJson
 
@@ -16,9 +20,29 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not allowed in JSON")
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:20]} is out of range")
+    return value
+
+
+def _check_text(value: Any, text: str) -> Any:
+    r"""Refuse lone surrogates (``"\ud800"``): valid JSON syntax, but no text can hold them."""
+    if "\\ud" in text.lower():
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidJson("the body is not valid JSON: it has an unpaired surrogate") from exc
+    return value
+
+
 def parse_json(raw: bytes) -> Any:
     try:
-        return json.loads(raw.decode("utf-8"), parse_constant=_no_constants)
+        text = raw.decode("utf-8")
+        return _check_text(
+            json.loads(text, parse_constant=_no_constants, parse_float=_finite_float), text
+        )
     except UnicodeDecodeError as exc:
         raise InvalidJson("the body is not valid JSON: it is not UTF-8 text") from exc
     except RecursionError as exc:
@@ -31,6 +55,35 @@ def parse_json(raw: bytes) -> Any:
                 'JSON needs straight double quotes, e.g. {"id_agent": 12}',
             ) from exc
         raise InvalidJson(f"the body is not valid JSON: {exc}") from exc
+
+
+class InvalidJsonBody(HTTPException):
+    """``InvalidJson`` in the shape FastAPI lets through its body reading unchanged."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(400, message)
+
+
+class StrictJsonRequest(Request):
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            try:
+                self._json = parse_json(await self.body())
+            except InvalidJson as exc:
+                raise InvalidJsonBody(exc.message) from exc
+        return self._json
+
+
+class StrictJsonRoute(APIRoute):
+    """Routes whose JSON bodies go through ``parse_json`` (FastAPI's default is lenient)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def strict_handler(request: Request) -> Response:
+            return await handler(StrictJsonRequest(request.scope, request.receive))
+
+        return strict_handler
 
 
 async def json_body(request: Request, *, required: bool) -> Any:
