@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -108,3 +109,58 @@ def test_cached_verification_is_used_after_the_first_success(tmp_path: Path) -> 
         return calls
 
     assert run_on(make_settings(tmp_path), job) == 1
+
+
+def test_simultaneous_logins_with_an_empty_cache_share_one_argon2_check(tmp_path: Path) -> None:
+    """At start-up, or when an entry expires under load, one check runs, not fifty."""
+
+    async def job(c: Container) -> tuple[int, int]:
+        await c.directory.create_account(login="acme", name="A", password="first-pw")
+        calls = 0
+        hasher = c.authenticator._hasher
+        original = hasher.verify
+
+        async def counting(stored: str, password: str) -> bool:
+            nonlocal calls
+            calls += 1
+            return await original(stored, password)
+
+        hasher.verify = counting  # type: ignore[method-assign,assignment]
+        accounts = await asyncio.gather(
+            *(c.authenticator.authenticate("acme", "first-pw", client=f"c{i}") for i in range(50))
+        )
+        return calls, len({a.id for a in accounts})
+
+    assert run_on(make_settings(tmp_path), job) == (1, 1)
+
+
+def test_at_most_two_argon2_checks_run_at_once(tmp_path: Path) -> None:
+    """A burst of wrong passwords queues instead of taking 64 MiB per request."""
+
+    async def job(c: Container) -> int:
+        await c.directory.create_account(login="acme", name="A", password="first-pw")
+        running = peak = 0
+        hasher = c.authenticator._hasher
+        original = hasher.verify
+
+        async def watching(stored: str, password: str) -> bool:
+            nonlocal running, peak
+            running += 1
+            peak = max(peak, running)
+            try:
+                await asyncio.sleep(0.01)
+                return await original(stored, password)
+            finally:
+                running -= 1
+
+        hasher.verify = watching  # type: ignore[method-assign,assignment]
+
+        async def attempt(i: int) -> None:
+            login = "acme" if i % 2 else "nobody"
+            with pytest.raises(AuthenticationFailed):
+                await c.authenticator.authenticate(login, f"wrong-{i}", client=f"c{i}")
+
+        await asyncio.gather(*(attempt(i) for i in range(12)))
+        return peak
+
+    assert run_on(make_settings(tmp_path), job) == 2

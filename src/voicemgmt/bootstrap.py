@@ -60,7 +60,7 @@ def secret_key(settings: Settings) -> bytes:
 
 
 def build(settings: Settings) -> Container:
-    engine = create_engine(settings.effective_database_url)
+    engine = create_engine(settings.effective_database_url, pool_size=settings.database_pool_size)
     clock = SystemClock()
     hasher = Argon2Hasher(
         time_cost=settings.argon2_time_cost,

@@ -17,10 +17,16 @@ account's stored hash is still the same one, so a password change takes effect a
   towards the throttle, so the cache gives an attacker no faster oracle.
 - The HMAC key never leaves the process, so the cache entries cannot be checked offline
   even by someone who reads them; entries expire and the cache is bounded in size.
+
+Argon2 itself is kept in check: concurrent requests with the same login and password share
+one verification (when the cache is empty at start-up or an entry expires under load, one
+check runs, not fifty), and at most ``max_concurrent_argon2`` checks run at once, so a flood
+of wrong passwords queues instead of taking 64 MiB per request.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
@@ -56,6 +62,10 @@ class VerifiedCredentialCache:
         self._max = max_entries
         self._key = secrets.token_bytes(32)
         self._entries: OrderedDict[str, _Verified] = OrderedDict()
+
+    def fingerprint(self, login: str, password: str) -> bytes:
+        """A keyed digest of the pair: equal for equal pairs, useless outside this process."""
+        return self._mac(login, password)
 
     def _mac(self, login: str, password: str) -> bytes:
         message = login.encode("utf-8", "surrogatepass") + b"\x00"
@@ -117,12 +127,15 @@ class ApiAuthenticator:
         clock: Clock,
         cache: VerifiedCredentialCache,
         throttle: LoginThrottle,
+        max_concurrent_argon2: int = 2,
     ) -> None:
         self._uow = uow
         self._hasher = hasher
         self._clock = clock
         self._cache = cache
         self._throttle = throttle
+        self._argon2_slots = asyncio.Semaphore(max_concurrent_argon2)
+        self._in_flight: dict[tuple[str, str, bytes], asyncio.Future[bool]] = {}
         # Verified against when the login is unknown, so that an unknown login costs the same
         # time as a wrong password and does not reveal which logins exist.
         self._decoy_hash: str | None = None
@@ -136,13 +149,28 @@ class ApiAuthenticator:
                 account = await uow.directory.account_by_login(login)
         if account is not None and self._cache.accepts(login, password, account.password_hash, now):
             return account
-        if account is not None and await self._hasher.verify(account.password_hash, password):
+        if account is not None and await self._verify_once(login, password, account.password_hash):
             self._cache.remember(login, password, account.password_hash, now)
             return account
         if account is None:
-            await self._hasher.verify(await self._decoy(), password[:MAX_PASSWORD_LENGTH])
+            async with self._argon2_slots:
+                await self._hasher.verify(await self._decoy(), password[:MAX_PASSWORD_LENGTH])
         self._throttle.record_failure(client, login)
         raise AuthenticationFailed("wrong API login or password")
+
+    async def _verify_once(self, login: str, password: str, stored_hash: str) -> bool:
+        """One argon2 check per distinct (login, password, hash) at a time, shared by waiters."""
+        key = (login, stored_hash, self._cache.fingerprint(login, password))
+        pending = self._in_flight.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._verify(stored_hash, password))
+            self._in_flight[key] = pending
+            pending.add_done_callback(lambda _done: self._in_flight.pop(key, None))
+        return await asyncio.shield(pending)
+
+    async def _verify(self, stored_hash: str, password: str) -> bool:
+        async with self._argon2_slots:
+            return await self._hasher.verify(stored_hash, password)
 
     async def _decoy(self) -> str:
         if self._decoy_hash is None:

@@ -188,24 +188,14 @@ class TokenService:
         return IssuedToken(token, user, stored.expires_at, kept=False)
 
     async def _find_user(self, uow: UnitOfWork, account: Account, request: TokenRequest) -> UserRef:
-        directory = uow.directory
-        if request.user_type is UserType.AGENT:
-            operator = (
-                await directory.operator(account.id, request.user_id)
-                if request.user_id is not None
-                else await directory.operator_by_email(account.id, request.email or "")
-            )
-            if operator is None:
-                raise NoSuchOperator("no such operator in this account")
-            return operator.ref
-        supervisor = (
-            await directory.supervisor(account.id, request.user_id)
-            if request.user_id is not None
-            else await directory.supervisor_by_email(account.id, request.email or "")
+        found = await uow.directory.person_id(
+            account.id, request.user_type, user_id=request.user_id, email=request.email
         )
-        if supervisor is None:
+        if found is None:
+            if request.user_type is UserType.AGENT:
+                raise NoSuchOperator("no such operator in this account")
             raise NoSuchSupervisor("no such supervisor in this account")
-        return supervisor.ref
+        return UserRef(account.id, request.user_type, found)
 
     async def _live(self, uow: UnitOfWork, token: str, now: datetime) -> SessionToken:
         stored = (

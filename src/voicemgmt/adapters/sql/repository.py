@@ -141,6 +141,18 @@ class SqlDirectory:
         result = await self._c.execute(delete(accounts).where(accounts.c.id == account_id))
         return bool(result.rowcount)
 
+    async def person_id(
+        self, account_id: int, user_type: UserType, *, user_id: int | None, email: str | None
+    ) -> int | None:
+        table = operators if user_type is UserType.AGENT else supervisors
+        query = select(table.c.id).where(table.c.account_id == account_id)
+        if user_id is not None:
+            query = query.where(table.c.id == user_id)
+        else:
+            query = query.where(table.c.email_key == normalize_email(email or ""))
+        found: int | None = (await self._c.execute(query)).scalar_one_or_none()
+        return found
+
     # operators
 
     async def _memberships(self, operator_ids: Sequence[int]) -> dict[int, list[Membership]]:

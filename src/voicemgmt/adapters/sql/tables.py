@@ -147,6 +147,6 @@ session_tokens = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("expires_at", UtcDateTime, nullable=False),
     Column("revoked", Boolean, nullable=False),
-    Index("ix_session_tokens_user", "account_id", "user_type", "user_id"),
+    Index("ix_session_tokens_user", "account_id", "user_type", "user_id", "expires_at"),
     sqlite_autoincrement=True,
 )

@@ -125,7 +125,9 @@ def upgrade() -> None:
         sqlite_autoincrement=True,
     )
     op.create_index(
-        "ix_session_tokens_user", "session_tokens", ["account_id", "user_type", "user_id"]
+        "ix_session_tokens_user",
+        "session_tokens",
+        ["account_id", "user_type", "user_id", "expires_at"],
     )
 
 
