@@ -14,13 +14,15 @@ them to exit codes; adapters translate their own exceptions into these at the bo
     │   ├── NoSuchSupervisor
     │   ├── NoSuchGroup
     │   ├── NoSuchNumber
-    │   └── NoSuchToken
+    │   ├── NoSuchToken
+    │   └── NoSuchCall
     ├── Conflict                     the request is well-formed but clashes with stored state
     │   ├── DuplicateEmail
     │   ├── DuplicateLogin
     │   ├── DuplicateGroupName
     │   ├── NumberAlreadyRouted
-    │   └── GroupInUse
+    │   ├── GroupInUse
+    │   └── InvalidCallAction        the call is not in a state where that can be done
     ├── AuthenticationFailed         missing or wrong credentials
     │   └── InvalidSessionToken      a page's token is unknown, expired or deleted
     └── TooManyAttempts              throttled after repeated failures
@@ -86,6 +88,10 @@ class NoSuchToken(NotFound):
     error_id = "unknown_token"
 
 
+class NoSuchCall(NotFound):
+    error_id = "unknown_call"
+
+
 class Conflict(VoiceManagementError):
     error_id = "conflict"
 
@@ -108,6 +114,10 @@ class NumberAlreadyRouted(Conflict):
 
 class GroupInUse(Conflict):
     error_id = "group_in_use"
+
+
+class InvalidCallAction(Conflict):
+    error_id = "invalid_call_action"
 
 
 class AuthenticationFailed(VoiceManagementError):

@@ -1,0 +1,1 @@
+"""The routing engine (ACD): who gets which call, when, and what happens on timeout."""

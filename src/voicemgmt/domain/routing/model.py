@@ -1,0 +1,199 @@
+"""The routing core's vocabulary: operator presence, group policies, calls and their records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Presence(StrEnum):
+    """What an operator chose (or the system chose for them): the guide's four statuses."""
+
+    OFFLINE = "offline"
+    ONLINE = "online"
+    BUSY = "busy"
+    BREAK = "break"
+
+
+class Activity(StrEnum):
+    """What an operator is doing right now, whatever their presence."""
+
+    IDLE = "idle"
+    RINGING = "ringing"
+    IN_CALL = "in_call"
+    WRAP_UP = "wrap_up"
+
+
+class Strategy(StrEnum):
+    LONGEST_IDLE = "longest_idle"
+    ROUND_ROBIN = "round_robin"
+    FEWEST_CALLS = "fewest_calls"
+    RING_ALL = "ring_all"
+
+
+class WhenEmpty(StrEnum):
+    """What a call does on joining a group where nobody is logged in."""
+
+    WAIT = "wait"
+    OVERFLOW = "overflow"
+    MISSED = "missed"
+
+
+class CallState(StrEnum):
+    IVR = "ivr"
+    QUEUED = "queued"
+    RINGING = "ringing"
+    CONNECTED = "connected"
+    HELD = "held"
+    DIALING_OPERATOR = "dialing_operator"
+    DIALING_CUSTOMER = "dialing_customer"
+    ENDED = "ended"
+
+
+class Outcome(StrEnum):
+    ANSWERED = "answered"
+    ABANDONED = "abandoned"
+    MISSED = "missed"
+    OVERFLOWED = "overflowed"
+    FAILED = "failed"
+
+
+class Side(StrEnum):
+    CALLER = "caller"
+    OPERATOR = "operator"
+    SYSTEM = "system"
+
+
+@dataclass(frozen=True, slots=True)
+class GroupPolicy:
+    """How a group (queue) routes; every field has a professional default."""
+
+    group_id: int
+    strategy: Strategy = Strategy.LONGEST_IDLE
+    ring_timeout: float = 20.0
+    wrap_up: float = 10.0
+    max_no_answer: int = 3  # consecutive unanswered offers before a break; 0: never
+    max_wait: float | None = 600.0  # then overflow or missed; None: wait forever
+    overflow_group: int | None = None
+    overflow_number: str | None = None  # forward outside: the call ends 'overflowed'
+    when_empty: WhenEmpty = WhenEmpty.WAIT
+    tier_delay: float | None = None  # lower tiers only after this wait (and all higher busy)
+
+    @classmethod
+    def from_settings(cls, group_id: int, settings: dict[str, Any]) -> GroupPolicy:
+        """Read a group's stored settings; unknown keys are left to other features."""
+        known = {k: v for k, v in settings.items() if k in _POLICY_FIELDS}
+        if "strategy" in known:
+            known["strategy"] = Strategy(known["strategy"])
+        if "when_empty" in known:
+            known["when_empty"] = WhenEmpty(known["when_empty"])
+        return cls(group_id=group_id, **known)
+
+
+_POLICY_FIELDS = frozenset(
+    {
+        "strategy",
+        "ring_timeout",
+        "wrap_up",
+        "max_no_answer",
+        "max_wait",
+        "overflow_group",
+        "overflow_number",
+        "when_empty",
+        "tier_delay",
+    }
+)
+
+
+@dataclass(slots=True)
+class OperatorState:
+    id: int
+    groups: dict[int, int]  # group id → priority tier (1 first)
+    presence: Presence = Presence.OFFLINE
+    presence_since: float = 0.0
+    activity: Activity = Activity.IDLE
+    call_id: str | None = None  # ringing or in this call
+    idle_since: float = 0.0
+    wrap_up_until: float | None = None
+    calls_taken: int = 0
+    unanswered_in_row: int = 0
+    last_offer: int = 0  # offer counter value of the last offer, for round robin
+
+    @property
+    def available(self) -> bool:
+        return self.presence is Presence.ONLINE and self.activity is Activity.IDLE
+
+    @property
+    def shown_status(self) -> Presence:
+        """The status a banner shows: busy while in a call, whatever the presence."""
+        if self.activity in (Activity.IN_CALL, Activity.WRAP_UP) and self.presence in (
+            Presence.ONLINE,
+            Presence.BUSY,
+        ):
+            return Presence.BUSY
+        return self.presence
+
+
+@dataclass(slots=True)
+class Call:
+    id: str
+    direction: str  # "in" or "out"
+    caller: str
+    called: str
+    created_at: float
+    state: CallState
+    group_id: int | None = None
+    ticket_id: str | None = None
+    priority: int = 0
+    variables: dict[str, str] = field(default_factory=dict)
+    ivr: Any = None  # an IvrSession while in the IVR
+    ivr_started: float | None = None
+    ivr_seconds: float = 0.0
+    queued_at: float | None = None
+    arrival: int = 0  # order of arrival in the queue, within a priority
+    wait_seconds: float = 0.0
+    ring_started: float | None = None
+    ring_seconds: float = 0.0
+    ringing: set[int] = field(default_factory=set)
+    offered_to: list[int] = field(default_factory=list)
+    operator_id: int | None = None
+    answered_by: int | None = None  # the last operator who answered
+    answered_at: float | None = None
+    talk_started: float | None = None
+    talk_seconds: float = 0.0
+    hold_started: float | None = None
+    hold_seconds: float = 0.0
+    transfer_to: int | None = None  # a blind transfer to one operator in progress
+    overflowed_from: list[int] = field(default_factory=list)
+    ended_at: float | None = None
+    outcome: Outcome | None = None
+    ended_by: Side | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    """What a finished call leaves behind; named after the platform API's fields (SPEC §6)."""
+
+    id_call: str
+    direction: str
+    caller_number: str
+    service_number: str
+    id_group: int | None
+    outcome: Outcome
+    ended_by: Side
+    disconnect_reason: str
+    started_at: float
+    ended_at: float
+    id_op: int | None
+    operators_offered: tuple[int, ...]
+    overflowed_from: tuple[int, ...]
+    ticket_id: str | None
+    variables: dict[str, str]
+    duration: float
+    duration_ring: float
+    duration_svi: float
+    duration_wait: float
+    duration_comm: float
+    duration_hold: float

@@ -1,0 +1,251 @@
+"""Invariants of the routing core under any sequence of inputs (hypothesis)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from voicemgmt.domain.errors import InvalidCallAction, NoSuchCall
+from voicemgmt.domain.routing import events as ev
+from voicemgmt.domain.routing.core import RoutingCore, Step
+from voicemgmt.domain.routing.model import (
+    Activity,
+    CallState,
+    GroupPolicy,
+    Presence,
+    Side,
+    Strategy,
+    WhenEmpty,
+)
+
+OPERATORS = (1, 2, 3, 4)
+GROUPS = (10, 20)
+
+policies = st.builds(
+    GroupPolicy,
+    group_id=st.just(0),
+    strategy=st.sampled_from(Strategy),
+    ring_timeout=st.sampled_from([5.0, 15.0, 30.0]),
+    wrap_up=st.sampled_from([0.0, 5.0]),
+    max_no_answer=st.integers(0, 3),
+    max_wait=st.sampled_from([None, 40.0, 200.0]),
+    overflow_group=st.sampled_from([None, 10, 20]),
+    when_empty=st.sampled_from(WhenEmpty),
+    tier_delay=st.sampled_from([None, 10.0]),
+)
+memberships = st.dictionaries(st.sampled_from(GROUPS), st.integers(1, 2), min_size=1)
+
+operation = st.one_of(
+    st.tuples(st.just("call"), st.sampled_from(GROUPS)),
+    st.tuples(st.just("presence"), st.sampled_from(OPERATORS), st.sampled_from(Presence)),
+    st.tuples(st.just("answer"), st.integers(0, 7)),
+    st.tuples(st.just("decline"), st.integers(0, 7)),
+    st.tuples(st.just("hangup"), st.integers(0, 7), st.sampled_from(Side)),
+    st.tuples(st.just("hold"), st.integers(0, 7)),
+    st.tuples(st.just("unhold"), st.integers(0, 7)),
+    st.tuples(st.just("transfer"), st.integers(0, 7), st.sampled_from(OPERATORS + GROUPS)),
+    st.tuples(st.just("outbound"), st.sampled_from(OPERATORS)),
+    st.tuples(st.just("customer"), st.integers(0, 7), st.booleans()),
+    st.tuples(st.just("wait"), st.sampled_from([1.0, 4.0, 11.0, 31.0])),
+)
+
+
+@dataclass
+class Run:
+    core: RoutingCore = field(default_factory=RoutingCore)
+    now: float = 0.0
+    log: list[ev.RoutingEvent] = field(default_factory=list)
+    created: list[str] = field(default_factory=list)
+    presence: dict[int, Presence] = field(default_factory=dict)
+    activity: dict[int, Activity] = field(default_factory=dict)
+    before_ringing: dict[int, tuple[Presence, Activity]] = field(default_factory=dict)
+
+    def take(self, step: Step) -> None:
+        for event in step.events:
+            self.check_event(event)
+            self.log.append(event)
+        self.check_state()
+
+    def check_event(self, event: ev.RoutingEvent) -> None:
+        if isinstance(event, ev.OperatorStatusChanged):
+            if event.activity is Activity.RINGING:
+                previous = (
+                    self.presence.get(event.id_op, Presence.OFFLINE),
+                    self.activity.get(event.id_op, Activity.IDLE),
+                )
+                self.before_ringing[event.id_op] = previous
+            self.presence[event.id_op] = event.presence
+            self.activity[event.id_op] = event.activity
+        if isinstance(event, ev.CallOffered):
+            # No call is offered to an operator who was not available just before.
+            assert self.before_ringing[event.id_op] in ((Presence.ONLINE, Activity.IDLE),), (
+                event,
+                self.before_ringing[event.id_op],
+            )
+            assert self.presence[event.id_op] is Presence.ONLINE
+
+    def check_state(self) -> None:
+        holders: dict[int, list[str]] = {}
+        for call in self.core.calls.values():
+            assert call.state is not CallState.ENDED
+            people = set(call.ringing)
+            if call.operator_id is not None:
+                people.add(call.operator_id)
+            if call.state in (CallState.QUEUED, CallState.IVR):
+                assert not call.ringing
+            for operator_id in people:
+                holders.setdefault(operator_id, []).append(call.id)
+        for operator in self.core.operators.values():
+            held = holders.get(operator.id, [])
+            # An operator never holds two calls.
+            assert len(held) <= 1, (operator.id, held)
+            if operator.activity in (Activity.RINGING, Activity.IN_CALL):
+                assert operator.call_id is not None
+                assert held == [operator.call_id], (operator, held)
+            else:
+                assert operator.call_id is None
+                assert held == []
+
+    def apply(self, op: tuple[Any, ...]) -> None:
+        kind = op[0]
+        calls = sorted(self.core.calls)
+        ringing = sorted((c.id, o) for c in self.core.calls.values() for o in c.ringing) + sorted(
+            (c.id, c.operator_id)
+            for c in self.core.calls.values()
+            if c.state is CallState.DIALING_OPERATOR and c.operator_id is not None
+        )
+        connected = sorted(
+            (c.id, c.operator_id)
+            for c in self.core.calls.values()
+            if c.operator_id is not None and c.state in (CallState.CONNECTED, CallState.HELD)
+        )
+        try:
+            if kind == "call":
+                call_id = f"c{len(self.created)}"
+                self.created.append(call_id)
+                self.take(self.core.inbound(self.now, call_id, "336", "331", op[1]))
+            elif kind == "presence":
+                self.take(self.core.set_presence(self.now, op[1], op[2]))
+            elif kind in ("answer", "decline") and ringing:
+                call_id, operator_id = ringing[op[1] % len(ringing)]
+                act = self.core.answer if kind == "answer" else self.core.decline
+                self.take(act(self.now, operator_id, call_id))
+            elif kind == "hangup" and calls:
+                self.take(self.core.hang_up(self.now, calls[op[1] % len(calls)], op[2]))
+            elif kind in ("hold", "unhold") and connected:
+                call_id, operator_id = connected[op[1] % len(connected)]
+                act = self.core.hold if kind == "hold" else self.core.unhold
+                self.take(act(self.now, operator_id, call_id))
+            elif kind == "transfer" and connected:
+                call_id, operator_id = connected[op[1] % len(connected)]
+                target = op[2]
+                if target in GROUPS:
+                    self.take(self.core.transfer(self.now, operator_id, call_id, to_group=target))
+                else:
+                    self.take(
+                        self.core.transfer(self.now, operator_id, call_id, to_operator=target)
+                    )
+            elif kind == "outbound":
+                call_id = f"o{len(self.created)}"
+                self.created.append(call_id)
+                try:
+                    self.take(self.core.outbound(self.now, call_id, op[1], "336", "331"))
+                except InvalidCallAction:
+                    self.created.pop()
+            elif kind == "customer" and calls:
+                call_id = calls[op[1] % len(calls)]
+                if op[2]:
+                    self.take(self.core.customer_answered(self.now, call_id))
+                else:
+                    self.take(self.core.hang_up(self.now, call_id, Side.SYSTEM, "busy"))
+            elif kind == "wait":
+                self.wait(op[1])
+        except (InvalidCallAction, NoSuchCall):
+            self.check_state()  # a refused input changes nothing that breaks the rules
+
+    def wait(self, seconds: float) -> None:
+        end = self.now + seconds
+        while (wake := self.core.next_wakeup) is not None and wake <= end:
+            self.now = max(self.now, wake)
+            self.take(self.core.tick(self.now))
+        self.now = end
+
+    def finish(self) -> None:
+        for call_id in sorted(self.core.calls):
+            self.take(self.core.hang_up(self.now, call_id, Side.CALLER))
+        self.wait(10_000)
+
+
+def build(group_policies: list[GroupPolicy], members: list[dict[int, int]]) -> Run:
+    run = Run()
+    for group_id, policy in zip(GROUPS, group_policies, strict=True):
+        overflow = policy.overflow_group if policy.overflow_group != group_id else None
+        run.core.configure_group(
+            GroupPolicy(**{**_fields(policy), "group_id": group_id, "overflow_group": overflow})
+        )
+    for operator_id, groups in zip(OPERATORS, members, strict=True):
+        run.core.configure_operator(operator_id, groups)
+    return run
+
+
+def _fields(policy: GroupPolicy) -> dict[str, Any]:
+    return {name: getattr(policy, name) for name in GroupPolicy.__dataclass_fields__}
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(policies, min_size=2, max_size=2),
+    st.lists(memberships, min_size=4, max_size=4),
+    st.lists(operation, max_size=60),
+)
+def test_the_rules_hold_whatever_happens(
+    group_policies: list[GroupPolicy], members: list[dict[int, int]], ops: list[Any]
+) -> None:
+    run = build(group_policies, members)
+    for op in ops:
+        run.apply(op)
+    run.finish()
+    # Each call ends exactly once, with exactly one record.
+    ended = [e.record.id_call for e in run.log if isinstance(e, ev.CallEnded)]
+    assert sorted(ended) == sorted(run.created)
+    assert not run.core.calls
+    for operator in run.core.operators.values():
+        assert operator.activity is Activity.IDLE
+    assert run.core.next_wakeup is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(policies, min_size=2, max_size=2),
+    st.lists(memberships, min_size=4, max_size=4),
+    st.lists(operation.filter(lambda op: op[0] != "transfer"), max_size=60),
+)
+def test_calls_are_offered_in_their_order_of_arrival(
+    group_policies: list[GroupPolicy], members: list[dict[int, int]], ops: list[Any]
+) -> None:
+    """Without transfers every call has the same priority: first queued, first offered."""
+    run = build(group_policies, members)
+    for op in ops:
+        run.apply(op)
+    queued: dict[int, list[str]] = {}
+    gone: dict[str, int] = {}
+    first_offer: dict[tuple[int, str], int] = {}
+    for index, event in enumerate(run.log):
+        if isinstance(event, ev.CallQueued):
+            queued.setdefault(event.id_group, []).append(event.id_call)
+        elif isinstance(event, ev.CallOffered):
+            first_offer.setdefault((event.id_group, event.id_call), index)
+        elif isinstance(event, ev.CallEnded | ev.CallOverflowed):
+            gone.setdefault(getattr(event, "id_call", None) or event.record.id_call, index)  # type: ignore[attr-defined]
+    for group_id, order in queued.items():
+        for position, later in enumerate(order):
+            offered_at = first_offer.get((group_id, later))
+            if offered_at is None:
+                continue
+            for earlier in order[:position]:
+                served = first_offer.get((group_id, earlier), 2**62)
+                left = gone.get(earlier, 2**62)
+                assert min(served, left) < offered_at, (group_id, earlier, later)
