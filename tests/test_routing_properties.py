@@ -239,7 +239,8 @@ def test_calls_are_offered_in_their_order_of_arrival(
         elif isinstance(event, ev.CallOffered):
             first_offer.setdefault((event.id_group, event.id_call), index)
         elif isinstance(event, ev.CallEnded | ev.CallOverflowed):
-            gone.setdefault(getattr(event, "id_call", None) or event.record.id_call, index)  # type: ignore[attr-defined]
+            call_id = event.record.id_call if isinstance(event, ev.CallEnded) else event.id_call
+            gone.setdefault(call_id, index)
     for group_id, order in queued.items():
         for position, later in enumerate(order):
             offered_at = first_offer.get((group_id, later))
