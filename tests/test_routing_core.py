@@ -6,6 +6,7 @@ import pytest
 
 from tests.routing_support import Desk
 from voicemgmt.domain.errors import InvalidCallAction, InvalidInput, NoSuchCall
+from voicemgmt.domain.ivr import parse_ivr
 from voicemgmt.domain.routing import events as ev
 from voicemgmt.domain.routing.model import (
     Activity,
@@ -500,3 +501,95 @@ def test_group_settings_become_a_policy() -> None:
         12,
         WhenEmpty.MISSED,
     )
+
+
+# the IVR
+
+
+ORDER_IVR = {
+    "start": "welcome",
+    "steps": {
+        "welcome": {"type": "play", "prompt": {"text": "Welcome"}, "next": {"step": "menu"}},
+        "menu": {
+            "type": "menu",
+            "prompt": {"audio": "menu.wav"},
+            "options": {"1": {"step": "order"}, "0": {"hangup": True}},
+        },
+        "order": {
+            "type": "collect",
+            "prompt": {"text": "Your order number, then hash"},
+            "variable": "order_number",
+            "min_length": 6,
+            "max_length": 10,
+            "next": {"group": 1},
+        },
+    },
+}
+
+
+def ivr_call(desk: Desk, call_id: str = "c1") -> None:
+    desk.take(
+        desk.core.inbound(desk.now, call_id, "33612345678", "33170200200", 1, parse_ivr(ORDER_IVR))
+    )
+
+
+def test_a_call_through_the_ivr_reaches_the_queue_with_its_variables(desk: Desk) -> None:
+    desk.operator(7)
+    ivr_call(desk)
+    assert desk.commands_of(ev.PlayPrompt)[0] == ev.PlayPrompt("c1", {"text": "Welcome"}, False)
+    desk.now += 2
+    desk.take(desk.core.prompt_finished(desk.now, "c1"))
+    desk.take(desk.core.digit(desk.now, "c1", "1"))
+    for digit in "123456#":
+        desk.now += 0.5
+        desk.take(desk.core.digit(desk.now, "c1", digit))
+    (offer,) = desk.of(ev.CallOffered)
+    assert offer.variables == {"order_number": "123456"}
+    assert desk.of(ev.IvrVariableCollected) == [
+        ev.IvrVariableCollected("c1", "order_number", "123456")
+    ]
+    desk.take(desk.core.answer(desk.now, 7, "c1"))
+    desk.take(desk.core.hang_up(desk.now, "c1", Side.CALLER))
+    record = desk.record("c1")
+    assert (record.variables, record.duration_svi) == ({"order_number": "123456"}, 5.5)
+
+
+def test_hanging_up_in_the_ivr_is_abandoned(desk: Desk) -> None:
+    ivr_call(desk)
+    desk.now += 3
+    desk.take(desk.core.hang_up(desk.now, "c1", Side.CALLER))
+    record = desk.record("c1")
+    assert (record.outcome, record.duration_svi, record.duration_wait) == (
+        Outcome.ABANDONED,
+        3,
+        0,
+    )
+    assert desk.core.next_wakeup is None
+
+
+def test_the_ivr_can_end_the_call(desk: Desk) -> None:
+    ivr_call(desk)
+    desk.take(desk.core.prompt_finished(desk.now, "c1"))
+    desk.take(desk.core.digit(desk.now, "c1", "0"))
+    record = desk.record("c1")
+    assert (record.outcome, record.disconnect_reason) == (Outcome.MISSED, "ivr_hangup")
+    assert ev.HangUp("c1", "ivr_hangup") in desk.commands
+
+
+def test_a_silent_caller_leaves_the_ivr_after_its_timeouts(desk: Desk) -> None:
+    ivr_call(desk)
+    desk.take(desk.core.prompt_finished(desk.now, "c1"))
+    desk.wait(400)
+    record = desk.record("c1")
+    assert record.outcome is Outcome.MISSED
+    assert record.disconnect_reason in ("ivr_failure", "ivr_timeout")
+
+
+def test_going_offline_while_ones_own_click_to_call_rings_keeps_the_call(desk: Desk) -> None:
+    desk.operator(7)
+    desk.take(desk.core.outbound(desk.now, "o1", 7, "33618220000", "33170200200"))
+    desk.take(desk.core.set_presence(desk.now, 7, Presence.OFFLINE))
+    desk.take(desk.core.answer(desk.now, 7, "o1"))
+    assert desk.commands_of(ev.DialCustomer) == [
+        ev.DialCustomer("o1", "33618220000", "33170200200")
+    ]

@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from voicemgmt.domain.errors import InvalidCallAction, NoSuchCall
+from voicemgmt.domain.ivr import parse_ivr
 from voicemgmt.domain.routing import events as ev
 from voicemgmt.domain.routing.core import RoutingCore, Step
 from voicemgmt.domain.routing.model import (
@@ -50,6 +51,32 @@ operation = st.one_of(
     st.tuples(st.just("outbound"), st.sampled_from(OPERATORS)),
     st.tuples(st.just("customer"), st.integers(0, 7), st.booleans()),
     st.tuples(st.just("wait"), st.sampled_from([1.0, 4.0, 11.0, 31.0])),
+    st.tuples(st.just("ivr_call"), st.sampled_from(GROUPS)),
+    st.tuples(st.just("digit"), st.integers(0, 7), st.sampled_from("0123456789#*")),
+    st.tuples(st.just("prompt_finished"), st.integers(0, 7)),
+)
+
+IVR = parse_ivr(
+    {
+        "start": "menu",
+        "steps": {
+            "menu": {
+                "type": "menu",
+                "prompt": {"text": "1 for sales, 2 for an order, 0 to leave"},
+                "options": {"1": {"group": 10}, "2": {"step": "order"}, "0": {"hangup": True}},
+                "timeout": 3,
+                "attempts": 2,
+                "on_failure": {"group": 20},
+            },
+            "order": {
+                "type": "collect",
+                "variable": "order_number",
+                "min_length": 2,
+                "max_length": 4,
+                "next": {"group": 20},
+            },
+        },
+    }
 )
 
 
@@ -127,6 +154,14 @@ class Run:
                 call_id = f"c{len(self.created)}"
                 self.created.append(call_id)
                 self.take(self.core.inbound(self.now, call_id, "336", "331", op[1]))
+            elif kind == "ivr_call":
+                call_id = f"c{len(self.created)}"
+                self.created.append(call_id)
+                self.take(self.core.inbound(self.now, call_id, "336", "331", op[1], IVR))
+            elif kind == "digit" and calls:
+                self.take(self.core.digit(self.now, calls[op[1] % len(calls)], op[2]))
+            elif kind == "prompt_finished" and calls:
+                self.take(self.core.prompt_finished(self.now, calls[op[1] % len(calls)]))
             elif kind == "presence":
                 self.take(self.core.set_presence(self.now, op[1], op[2]))
             elif kind in ("answer", "decline") and ringing:
@@ -209,8 +244,11 @@ def test_the_rules_hold_whatever_happens(
         run.apply(op)
     run.finish()
     # Each call ends exactly once, with exactly one record.
-    ended = [e.record.id_call for e in run.log if isinstance(e, ev.CallEnded)]
-    assert sorted(ended) == sorted(run.created)
+    ended = [e.record for e in run.log if isinstance(e, ev.CallEnded)]
+    assert sorted(r.id_call for r in ended) == sorted(run.created)
+    for record in ended:  # variables always satisfy the IVR's rules
+        assert set(record.variables) <= {"order_number"}
+        assert all(2 <= len(v) <= 4 and v.isdigit() for v in record.variables.values())
     assert not run.core.calls
     for operator in run.core.operators.values():
         assert operator.activity is Activity.IDLE

@@ -19,7 +19,7 @@ Rules: digits are ``0-9 * #``; timeouts are 0.5 to 60 s; ``attempts`` 1-10, ``re
 lengths 0 to 32 with min ≤ max; ``terminator`` is ``"#"``, ``"*"`` or ``null`` (none);
 ``variable`` matches ``[a-z][a-z0-9_]{0,31}`` and is not a screen-pop parameter name;
 ``pattern`` must fully match the digits, is at most 100 characters with at most 4 repetition
-operators (``? * + {``), none right after a group, and at most 8 ``|``: so matching stays
+operators (``? * + {``), none right after a group, and at most 4 ``|``: so matching stays
 fast whatever an administrator writes. ``play`` steps must not form a loop: every other loop
 waits for the caller, and ``max_duration`` bounds them all. ``on_failure`` defaults to
 hanging up. Group ids are not checked here: see ``IvrScript.group_ids``.
@@ -42,7 +42,7 @@ MAX_PROMPT_TEXT = 1000
 MAX_DIGITS = 32
 MAX_PATTERN = 100
 MAX_PATTERN_REPEATS = 4
-MAX_PATTERN_BRANCHES = 8
+MAX_PATTERN_BRANCHES = 4
 MIN_TIMEOUT, MAX_TIMEOUT = 0.5, 60.0
 MAX_ATTEMPTS = 10
 MIN_DURATION, DEFAULT_DURATION, MAX_DURATION = 10.0, 300.0, 3600.0
@@ -66,12 +66,18 @@ class SpeechPrompt:
 
     text: str
 
+    def to_json(self) -> dict[str, str]:
+        return {"text": self.text}
+
 
 @dataclass(frozen=True, slots=True)
 class AudioPrompt:
     """A sound file of the account's prompt library, by name (never a path)."""
 
     file: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"audio": self.file}
 
 
 Prompt = SpeechPrompt | AudioPrompt
@@ -302,7 +308,7 @@ class _StepReader:
             raise self.error(
                 "pattern",
                 f"may use at most {MAX_PATTERN_REPEATS} repetitions (? * + {{) "
-                f"and {MAX_PATTERN_BRANCHES} alternatives (|)",
+                f"and {MAX_PATTERN_BRANCHES} '|'",
             )
         try:
             return re.compile(raw)
@@ -420,8 +426,8 @@ def parse_ivr(config: object) -> IvrScript:
             if current.id in seen:
                 loop = " -> ".join([*seen[seen.index(current.id) :], current.id])
                 raise _error(
-                    f"step {current.id!r}",
-                    f"steps.{current.id}.next",
+                    f"step {seen[-1]!r}",
+                    f"steps.{seen[-1]}.next",
                     f"play steps loop forever without caller input ({loop})",
                 )
             seen.append(current.id)

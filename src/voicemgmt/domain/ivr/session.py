@@ -73,9 +73,11 @@ IvrAction = PlayPrompt | StopPrompt | Finished
 class IvrSession:
     """One call going through a script: feed it events, carry out the actions it returns.
 
-    Events before ``start`` or after the outcome are ignored (they return ``[]``). Each event
-    first fires any timeout due at ``now``, so events always apply in time order. At most one
-    prompt plays at a time; ``prompt_finished`` reports the end of the last ``PlayPrompt``.
+    Events before ``start`` or after the outcome return ``[]``. Any other event first fires
+    the timeout due at ``now``, if any, so events apply in time order: an event that is itself
+    ignored (a non-DTMF key, a digit during a ``play`` step, ``prompt_finished`` while nothing
+    plays) may still return that timeout's actions. At most one prompt plays at a time;
+    ``prompt_finished`` reports the end of the last ``PlayPrompt`` not stopped by ``StopPrompt``.
     """
 
     __slots__ = (

@@ -26,9 +26,12 @@ import heapq
 import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from voicemgmt.domain.errors import InvalidCallAction, InvalidInput, NoSuchCall, NotFound
+from voicemgmt.domain.ivr import IvrAction, IvrScript, IvrSession, RouteToGroup
+from voicemgmt.domain.ivr import Outcome as IvrOutcome
+from voicemgmt.domain.ivr import PlayPrompt as IvrPlayPrompt
+from voicemgmt.domain.ivr import StopPrompt as IvrStopPrompt
 from voicemgmt.domain.routing import events as ev
 from voicemgmt.domain.routing.model import (
     Activity,
@@ -63,6 +66,8 @@ class RoutingCore:
         self.operators: dict[int, OperatorState] = {}
         self.calls: dict[str, Call] = {}
         self._members: dict[int, set[int]] = {}
+        # group → tier → operators available now (online and idle): what offers choose from
+        self._available: dict[int, dict[int, set[int]]] = {}
         self._queues: dict[int, list[tuple[int, int, str]]] = {}
         self._timers: list[tuple[float, int, tuple[str, str, int]]] = []
         self._timer_version: dict[tuple[str, str, int], int] = {}
@@ -74,6 +79,7 @@ class RoutingCore:
     def configure_group(self, policy: GroupPolicy) -> None:
         self.groups[policy.group_id] = policy
         self._members.setdefault(policy.group_id, set())
+        self._available.setdefault(policy.group_id, {})
         self._queues.setdefault(policy.group_id, [])
 
     def configure_operator(self, operator_id: int, groups: dict[int, int]) -> None:
@@ -81,12 +87,15 @@ class RoutingCore:
         operator = self.operators.get(operator_id)
         if operator is None:
             operator = self.operators[operator_id] = OperatorState(operator_id, {})
-        for group_id in operator.groups:
-            self._members.get(group_id, set()).discard(operator_id)
-        operator.groups = dict(groups)
         for group_id in groups:
             self._policy(group_id)
+        self._index(operator, available=False)
+        for group_id in operator.groups:
+            self._members[group_id].discard(operator_id)
+        operator.groups = dict(groups)
+        for group_id in groups:
             self._members[group_id].add(operator_id)
+        self._index(operator, available=operator.available)
 
     # inputs ------------------------------------------------------------------------------
 
@@ -96,7 +105,12 @@ class RoutingCore:
         operator = self._operator(operator_id)
         if operator.presence is not presence:
             self._change_presence(now, operator, presence, reason)
-            if presence is not Presence.ONLINE and operator.activity is Activity.RINGING:
+            offer = self.calls.get(operator.call_id) if operator.call_id else None
+            if (
+                presence is not Presence.ONLINE
+                and offer is not None
+                and operator.id in offer.ringing  # an inbound offer, not their own click-to-call
+            ):
                 self._withdraw(now, operator, "status_changed", count_unanswered=False)
             if operator.available:
                 self._dispatch(now, operator.groups)
@@ -109,7 +123,7 @@ class RoutingCore:
         caller: str,
         called: str,
         group_id: int,
-        ivr: Any = None,
+        ivr: IvrScript | None = None,
     ) -> Step:
         """A call reaches a number routed to ``group_id``, through ``ivr`` if it has one."""
         if call_id in self.calls:
@@ -122,9 +136,11 @@ class RoutingCore:
         if ivr is None:
             self._enqueue(now, call, group_id)
         else:
-            call.ivr = ivr
+            for target in ivr.group_ids:
+                self._policy(target)
+            session = call.ivr = IvrSession(ivr, call_id)
             call.ivr_started = now
-            self._ivr_actions(now, call, ivr.start(now))
+            self._ivr_actions(now, call, session.start(now))
         return self._flush()
 
     def outbound(
@@ -400,7 +416,10 @@ class RoutingCore:
 
     def _dispatch(self, now: float, group_ids: Iterable[int]) -> None:
         """Offer waiting calls of these groups to available operators, oldest first."""
-        for group_id in sorted(group_ids, key=self._head_order):
+        ordered = list(group_ids)
+        if len(ordered) > 1:
+            ordered.sort(key=self._head_order)
+        for group_id in ordered:
             queue = self._queues[group_id]
             while queue:
                 call = self.calls.get(queue[0][2])
@@ -419,11 +438,7 @@ class RoutingCore:
 
     def _choose(self, now: float, call: Call, group_id: int) -> list[OperatorState]:
         policy = self.groups[group_id]
-        tiers: dict[int, list[OperatorState]] = {}
-        for operator_id in self._members[group_id]:
-            operator = self.operators[operator_id]
-            if operator.available:
-                tiers.setdefault(operator.groups[group_id], []).append(operator)
+        tiers = self._available[group_id]
         if not tiers:
             return []
         best = min(tiers)
@@ -434,7 +449,7 @@ class RoutingCore:
             if now < unlock_at:
                 self._schedule(unlock_at, "tier", call.id, 0)
                 return []
-        candidates = tiers[best]
+        candidates = [self.operators[o] for o in tiers[best]]
         if policy.strategy is Strategy.RING_ALL:
             return sorted(candidates, key=lambda o: o.id)
         if policy.strategy is Strategy.ROUND_ROBIN:
@@ -528,22 +543,22 @@ class RoutingCore:
 
     # the IVR -----------------------------------------------------------------------------
 
-    def _ivr_actions(self, now: float, call: Call, actions: Iterable[Any]) -> None:
+    def _ivr_actions(self, now: float, call: Call, actions: Iterable[IvrAction]) -> None:
         session = call.ivr
+        assert session is not None
         for action in actions:
-            name = type(action).__name__
-            if name == "PlayPrompt":
-                self._command(ev.PlayPrompt(call.id, dict(action.prompt), action.interruptible))
-            elif name == "StopPrompt":
+            if isinstance(action, IvrPlayPrompt):
+                self._command(ev.PlayPrompt(call.id, action.prompt.to_json(), action.interruptible))
+            elif isinstance(action, IvrStopPrompt):
                 self._command(ev.StopPrompt(call.id))
-            elif name == "Finished":
+            else:
                 self._finish_ivr(now, call, action.outcome)
                 return
         self._cancel_timer("ivr", call.id, 0)
         if session.deadline is not None:
             self._schedule(session.deadline, "ivr", call.id, 0)
 
-    def _finish_ivr(self, now: float, call: Call, outcome: Any) -> None:
+    def _finish_ivr(self, now: float, call: Call, outcome: IvrOutcome) -> None:
         for name, value in outcome.variables.items():
             if call.variables.get(name) != value:
                 self._event(ev.IvrVariableCollected(call.id, name, value))
@@ -551,11 +566,10 @@ class RoutingCore:
         call.ivr_seconds += now - (call.ivr_started or now)
         call.ivr = None
         self._cancel_timer("ivr", call.id, 0)
-        group_id = getattr(outcome, "group_id", None)
-        if group_id is not None and group_id in self.groups:
-            self._enqueue(now, call, group_id)
+        if isinstance(outcome, RouteToGroup):
+            self._enqueue(now, call, outcome.group_id)
         else:
-            self._end(now, call, Outcome.MISSED, Side.SYSTEM, getattr(outcome, "reason", "ivr"))
+            self._end(now, call, Outcome.MISSED, Side.SYSTEM, outcome.reason.value)
 
     # endings -----------------------------------------------------------------------------
 
@@ -632,14 +646,28 @@ class RoutingCore:
             )
         return call
 
+    def _index(self, operator: OperatorState, *, available: bool) -> None:
+        """Keep ``_available`` in step with one operator's availability."""
+        for group_id, tier in operator.groups.items():
+            tiers = self._available[group_id]
+            if available:
+                tiers.setdefault(tier, set()).add(operator.id)
+            elif tier in tiers:
+                tiers[tier].discard(operator.id)
+                if not tiers[tier]:
+                    del tiers[tier]
+
     def _change_presence(
         self, now: float, operator: OperatorState, presence: Presence, reason: str
     ) -> None:
+        was = operator.available
         operator.presence = presence
         operator.presence_since = now
         if presence is Presence.ONLINE:
             operator.unanswered_in_row = 0
             operator.idle_since = now if operator.activity is Activity.IDLE else operator.idle_since
+        if operator.available is not was:
+            self._index(operator, available=not was)
         self._status_event(operator, reason)
 
     def _set_activity(
@@ -647,7 +675,10 @@ class RoutingCore:
     ) -> None:
         if operator.activity is activity:
             return
+        was = operator.available
         operator.activity = activity
+        if operator.available is not was:
+            self._index(operator, available=not was)
         self._status_event(operator, reason)
 
     def _status_event(self, operator: OperatorState, reason: str) -> None:

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from voicemgmt.domain.ivr import IvrSession
+
 
 class Presence(StrEnum):
     """What an operator chose (or the system chose for them): the guide's four statuses."""
@@ -147,7 +149,7 @@ class Call:
     ticket_id: str | None = None
     priority: int = 0
     variables: dict[str, str] = field(default_factory=dict)
-    ivr: Any = None  # an IvrSession while in the IVR
+    ivr: IvrSession | None = None  # while in the IVR
     ivr_started: float | None = None
     ivr_seconds: float = 0.0
     queued_at: float | None = None
