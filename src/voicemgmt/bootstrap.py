@@ -10,9 +10,13 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from voicemgmt.adapters.events.memory import InMemoryEventBus
+from voicemgmt.adapters.events.redis import RedisEventBus
 from voicemgmt.adapters.passwords import Argon2Hasher
+from voicemgmt.adapters.sql.call_records import SqlCallRecords
 from voicemgmt.adapters.sql.engine import create_engine, migrate
 from voicemgmt.adapters.sql.repository import SqlUnitOfWork
+from voicemgmt.adapters.switch.simulated import SimulatedSwitch, SimulationTiming
 from voicemgmt.adapters.system import SystemClock
 from voicemgmt.config import Settings
 from voicemgmt.services.authentication import (
@@ -20,8 +24,12 @@ from voicemgmt.services.authentication import (
     LoginThrottle,
     VerifiedCredentialCache,
 )
+from voicemgmt.services.call_records import CallRecordService
 from voicemgmt.services.directory import DirectoryService
+from voicemgmt.services.events import EventBus, Retention
 from voicemgmt.services.ports import UnitOfWork
+from voicemgmt.services.routing import RoutingService
+from voicemgmt.services.switch import Switch
 from voicemgmt.services.tokens import TokenService
 
 SECRET_KEY_FILE = "secret.key"  # noqa: S105 (a file name)
@@ -34,16 +42,25 @@ class Container:
     directory: DirectoryService
     tokens: TokenService
     authenticator: ApiAuthenticator
+    bus: EventBus
+    switch: Switch
+    call_records: CallRecordService
+    routing: RoutingService
 
     def unit_of_work(self) -> UnitOfWork:
         return SqlUnitOfWork(self.engine)
 
     async def start(self) -> None:
-        """Bring the database schema up to date (safe at every start)."""
+        """Bring the database schema up to date (safe at every start), then take calls."""
         await migrate(self.engine)
+        await self.routing.start()
 
     async def close(self) -> None:
-        await self.engine.dispose()
+        try:
+            await self.routing.close()
+            await self.bus.aclose()
+        finally:
+            await self.engine.dispose()
 
 
 def secret_key(settings: Settings) -> bytes:
@@ -71,6 +88,20 @@ def build(settings: Settings) -> Container:
     def unit_of_work() -> UnitOfWork:
         return SqlUnitOfWork(engine)
 
+    retention = Retention(max_events=settings.event_retention)
+    bus: EventBus = (
+        RedisEventBus(settings.redis_url, retention=retention)
+        if settings.event_bus == "redis" and settings.redis_url
+        else InMemoryEventBus(retention=retention)
+    )
+    switch = SimulatedSwitch(
+        SimulationTiming(
+            prompt_seconds=settings.sim_prompt_seconds,
+            digit_interval=settings.sim_digit_interval,
+            customer_answer_after=settings.sim_customer_answer_after,
+        )
+    )
+    records = SqlCallRecords(engine)
     return Container(
         settings=settings,
         engine=engine,
@@ -82,6 +113,10 @@ def build(settings: Settings) -> Container:
             ttl=timedelta(seconds=settings.token_ttl_seconds),
             slide_granularity=timedelta(seconds=settings.token_slide_granularity_seconds),
         ),
+        bus=bus,
+        switch=switch,
+        call_records=CallRecordService(records),
+        routing=RoutingService(unit_of_work, bus, records, switch, clock),
         authenticator=ApiAuthenticator(
             unit_of_work,
             hasher,

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -31,6 +31,12 @@ class Settings(BaseSettings):
     database_url: str = ""
     database_pool_size: int = Field(default=50, ge=1, le=500)
     redis_url: str | None = None
+    event_bus: Literal["memory", "redis"] = "memory"
+    event_retention: int = Field(default=10_000, ge=100)
+    switch: Literal["simulated"] = "simulated"
+    sim_prompt_seconds: float = Field(default=2.0, ge=0)
+    sim_digit_interval: float = Field(default=0.3, ge=0)
+    sim_customer_answer_after: float = Field(default=3.0, ge=0)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     secret_key: SecretStr | None = None
@@ -62,6 +68,12 @@ class Settings(BaseSettings):
         except (ArgumentError, ValueError) as exc:
             raise ValueError(f"database_url is not a valid URL: {exc}") from exc
         return value
+
+    @model_validator(mode="after")
+    def _redis_for_redis_bus(self) -> Settings:
+        if self.event_bus == "redis" and not self.redis_url:
+            raise ValueError("event_bus 'redis' needs redis_url (VM_REDIS_URL)")
+        return self
 
     @field_validator("secret_key")
     @classmethod

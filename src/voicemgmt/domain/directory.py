@@ -94,6 +94,7 @@ class Number:
     account_id: int
     group_id: int
     label: str = ""
+    ivr: dict[str, Any] | None = None  # an IVR script (domain/ivr) callers go through first
 
 
 def normalize_email(email: str) -> str:

@@ -23,9 +23,12 @@ them to exit codes; adapters translate their own exceptions into these at the bo
     │   ├── NumberAlreadyRouted
     │   ├── GroupInUse
     │   └── InvalidCallAction        the call is not in a state where that can be done
+    ├── PermissionDenied             authenticated, but not allowed to do that
     ├── AuthenticationFailed         missing or wrong credentials
     │   └── InvalidSessionToken      a page's token is unknown, expired or deleted
-    └── TooManyAttempts              throttled after repeated failures
+    ├── TooManyAttempts              throttled after repeated failures
+    ├── ResumeTooOld                 an event stream cannot resume that far back
+    └── SubscriberTooSlow            an event stream's reader fell too far behind
 """
 
 from __future__ import annotations
@@ -120,6 +123,10 @@ class InvalidCallAction(Conflict):
     error_id = "invalid_call_action"
 
 
+class PermissionDenied(VoiceManagementError):
+    error_id = "forbidden"
+
+
 class AuthenticationFailed(VoiceManagementError):
     error_id = "authentication_failed"
 
@@ -134,3 +141,15 @@ class TooManyAttempts(VoiceManagementError):
     def __init__(self, message: str, retry_after: int, **details: Any) -> None:
         super().__init__(message, retry_after=retry_after, **details)
         self.retry_after = retry_after
+
+
+class ResumeTooOld(VoiceManagementError):
+    """Some events after the requested position are gone: the client must start afresh."""
+
+    error_id = "resume_too_old"
+
+
+class SubscriberTooSlow(VoiceManagementError):
+    """The subscription fell too far behind and was ended; resume from the last seq seen."""
+
+    error_id = "subscriber_too_slow"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from enum import Enum
 from typing import Any
 
 from voicemgmt.domain.directory import (
@@ -40,9 +41,20 @@ from voicemgmt.domain.errors import (
     NoSuchSupervisor,
     NumberAlreadyRouted,
 )
+from voicemgmt.domain.ivr import parse_ivr
 from voicemgmt.domain.origins import normalize_crm_url, normalize_origin
 from voicemgmt.domain.phone import normalize_e164
 from voicemgmt.services.ports import Clock, PasswordHasher, UnitOfWork, UnitOfWorkFactory
+
+
+class Unchanged(Enum):
+    """Marks an optional update argument that was not given (``None`` means remove)."""
+
+    UNCHANGED = "unchanged"
+
+
+UNCHANGED = Unchanged.UNCHANGED
+
 
 MAX_PAGE = 1000
 MAX_ORIGINS = 50
@@ -362,6 +374,12 @@ class DirectoryService:
             if await uow.directory.group(account_id, group_id) is None:
                 raise NoSuchGroup(f"no group {group_id} in this account")
             routed = await uow.directory.numbers_of_group(account_id, group_id)
+            numbers = await uow.directory.numbers(account_id, limit=100_000, offset=0)
+            routed += [
+                n
+                for n in numbers
+                if n.ivr is not None and n not in routed and group_id in _ivr_groups(n.ivr)
+            ]
             if routed:
                 raise GroupInUse(
                     f"group {group_id} still receives calls of "
@@ -394,16 +412,24 @@ class DirectoryService:
             return await uow.directory.number(digits) is not None
 
     async def create_number(
-        self, account_id: int, *, e164: str, group_id: int, label: str = ""
+        self,
+        account_id: int,
+        *,
+        e164: str,
+        group_id: int,
+        label: str = "",
+        ivr: dict[str, Any] | None = None,
     ) -> Number:
         digits = normalize_e164(e164)
         label = _label(label)
         async with self._uow() as uow:
             if await uow.directory.group(account_id, group_id) is None:
                 raise InvalidInput(f"no group {group_id} in this account", field="group")
+            if ivr is not None:
+                await _check_ivr(uow, account_id, ivr)
             if await uow.directory.number(digits) is not None:
                 raise NumberAlreadyRouted(f"number {digits} is already in service")
-            number = Number(digits, account_id, group_id, label)
+            number = Number(digits, account_id, group_id, label, ivr)
             await uow.directory.add_number(number, now=self._clock.now())
             await uow.commit()
         return number
@@ -415,7 +441,9 @@ class DirectoryService:
         *,
         group_id: int | None = None,
         label: str | None = None,
+        ivr: dict[str, Any] | Unchanged | None = UNCHANGED,
     ) -> Number:
+        """Change what is given; ``ivr=None`` removes the number's IVR."""
         digits = normalize_e164(e164)
         async with self._uow() as uow:
             number = await uow.directory.number(digits)
@@ -427,6 +455,10 @@ class DirectoryService:
                 number = replace(number, group_id=group_id)
             if label is not None:
                 number = replace(number, label=_label(label))
+            if not isinstance(ivr, Unchanged):
+                if ivr is not None:
+                    await _check_ivr(uow, account_id, ivr)
+                number = replace(number, ivr=ivr)
             await uow.directory.save_number(number)
             await uow.commit()
         return number
@@ -437,6 +469,24 @@ class DirectoryService:
             if not await uow.directory.delete_number(account_id, digits):
                 raise NoSuchNumber(f"no number {digits} in this account")
             await uow.commit()
+
+
+async def _check_ivr(uow: UnitOfWork, account_id: int, raw: dict[str, Any]) -> None:
+    """A valid script whose every group belongs to the account."""
+    script = parse_ivr(raw)
+    for group_id in sorted(script.group_ids):
+        if await uow.directory.group(account_id, group_id) is None:
+            raise InvalidInput(
+                f"the IVR sends callers to group {group_id}, which is not in this account",
+                field="ivr",
+            )
+
+
+def _ivr_groups(raw: dict[str, Any]) -> frozenset[int]:
+    try:
+        return parse_ivr(raw).group_ids
+    except InvalidInput:
+        return frozenset()
 
 
 def _label(label: object) -> str:

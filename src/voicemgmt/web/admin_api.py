@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 
 from voicemgmt.domain.directory import Membership
+from voicemgmt.services.directory import UNCHANGED
 from voicemgmt.web.admin_schemas import (
     AccountOut,
     AccountPatch,
@@ -220,8 +221,9 @@ async def create_number(
     body: NumberIn, account: AccountDep, container: ContainerDep, response: Response
 ) -> NumberOut:
     number = await container.directory.create_number(
-        account.id, e164=body.e164, group_id=body.id_group, label=body.label
+        account.id, e164=body.e164, group_id=body.id_group, label=body.label, ivr=body.ivr
     )
+    await container.routing.refresh(account.id)
     response.headers["Location"] = f"/api/v1/numbers/{number.e164}"
     return NumberOut.of(number)
 
@@ -236,8 +238,13 @@ async def patch_number(
     e164: E164, body: NumberPatch, account: AccountDep, container: ContainerDep
 ) -> NumberOut:
     number = await container.directory.update_number(
-        account.id, e164, group_id=body.id_group, label=body.label
+        account.id,
+        e164,
+        group_id=body.id_group,
+        label=body.label,
+        ivr=body.ivr if "ivr" in body.model_fields_set else UNCHANGED,
     )
+    await container.routing.refresh(account.id)
     return NumberOut.of(number)
 
 

@@ -123,21 +123,26 @@ class NumberIn(StrictIn):
     e164: str = Field(min_length=1, max_length=32, examples=["33170200200"])
     id_group: int = Field(ge=1, le=MAX_ID)
     label: str = Field(default="", max_length=200)
+    ivr: dict[str, Any] | None = Field(
+        default=None, description="an IVR script callers go through first (see the docs)"
+    )
 
 
 class NumberPatch(StrictIn):
     id_group: int | None = Field(default=None, ge=1, le=MAX_ID)
     label: str | None = Field(default=None, max_length=200)
+    ivr: dict[str, Any] | None = Field(default=None, description="null removes the IVR")
 
 
 class NumberOut(BaseModel):
     e164: str
     id_group: int
     label: str
+    ivr: dict[str, Any] | None
 
     @classmethod
     def of(cls, number: Number) -> NumberOut:
-        return cls(e164=number.e164, id_group=number.group_id, label=number.label)
+        return cls(e164=number.e164, id_group=number.group_id, label=number.label, ivr=number.ivr)
 
 
 class AccountPatch(StrictIn):

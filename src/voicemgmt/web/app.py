@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from voicemgmt import __version__
 from voicemgmt.bootstrap import Container
-from voicemgmt.web import admin_api, token_api
+from voicemgmt.web import admin_api, calls_api, events_ws, sim_api, token_api
 from voicemgmt.web.body_limit import BodyLimitMiddleware
 from voicemgmt.web.errors import error_body, install_error_handlers
 
@@ -72,6 +72,9 @@ def create_app(container: Container) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, max_bytes=container.settings.max_body_bytes)
     app.include_router(token_api.router)
     app.include_router(admin_api.router)
+    app.include_router(calls_api.router)
+    app.include_router(sim_api.router)
+    app.include_router(events_ws.router)
 
     @app.get("/healthz", tags=["health"], summary="Liveness: answers while the server runs")
     async def healthz() -> dict[str, str]:

@@ -25,9 +25,12 @@ BASIC_CHALLENGE = 'Basic realm="Voice Management", charset="UTF-8"'
 STATUS_BY_ERROR: tuple[tuple[type[errors.VoiceManagementError], int], ...] = (
     (errors.InvalidInput, 400),
     (errors.AuthenticationFailed, 401),
+    (errors.PermissionDenied, 403),
     (errors.NotFound, 404),
     (errors.Conflict, 409),
     (errors.TooManyAttempts, 429),
+    (errors.ResumeTooOld, 410),
+    (errors.SubscriberTooSlow, 429),
 )
 
 _HTTP_CODES = {

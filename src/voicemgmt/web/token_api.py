@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from voicemgmt.domain.directory import Operator, Supervisor, UserRef, UserType
 from voicemgmt.services.tokens import parse_owner_hint, parse_token_request
 from voicemgmt.web.dependencies import AccountDep, ContainerDep, TokenOwnerDep
+from voicemgmt.web.events_ws import SESSION_REVOKED, token_fingerprint
 from voicemgmt.web.json_body import json_body
 
 router = APIRouter(prefix="/vm", tags=["SSO tokens (guide §1)"])
@@ -111,6 +112,13 @@ async def delete_token(
 ) -> dict[str, Any]:
     hint = parse_owner_hint(await json_body(request, required=False))
     user = await container.tokens.revoke(account, token, hint)
+    # Pages bound to this token close at once (they compare the fingerprint, not the token).
+    await container.bus.publish(
+        account.id,
+        SESSION_REVOKED,
+        {"token": token_fingerprint(token), "user_type": user.user_type.value, **_ids(user)},
+        datetime.now(UTC),
+    )
     return {"status": 200, "deleted": True, "user_type": user.user_type, **_ids(user)}
 
 

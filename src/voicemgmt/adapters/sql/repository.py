@@ -67,7 +67,13 @@ def _group(row: Row[Any]) -> Group:
 
 
 def _number(row: Row[Any]) -> Number:
-    return Number(e164=row.e164, account_id=row.account_id, group_id=row.group_id, label=row.label)
+    return Number(
+        e164=row.e164,
+        account_id=row.account_id,
+        group_id=row.group_id,
+        label=row.label,
+        ivr=row.ivr,
+    )
 
 
 def _token(row: Row[Any]) -> SessionToken:
@@ -445,6 +451,7 @@ class SqlDirectory:
                 account_id=number.account_id,
                 group_id=number.group_id,
                 label=number.label,
+                ivr=number.ivr,
                 created_at=now,
             )
         )
@@ -453,7 +460,7 @@ class SqlDirectory:
         await self._c.execute(
             update(numbers)
             .where(numbers.c.e164 == number.e164, numbers.c.account_id == number.account_id)
-            .values(group_id=number.group_id, label=number.label)
+            .values(group_id=number.group_id, label=number.label, ivr=number.ivr)
         )
 
     async def delete_number(self, account_id: int, e164: str) -> bool:

@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -131,6 +132,7 @@ numbers = Table(
     Column("group_id", Integer, ForeignKey("groups.id"), nullable=False),
     Column("label", String(200), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+    Column("ivr", JSON, nullable=True),
     Index("ix_numbers_account_id", "account_id"),
 )
 
@@ -149,4 +151,52 @@ session_tokens = Table(
     Column("revoked", Boolean, nullable=False),
     Index("ix_session_tokens_user", "account_id", "user_type", "user_id", "expires_at"),
     sqlite_autoincrement=True,
+)
+
+# Call records (CDRs). No foreign key on ``id_group`` or ``id_op``: a group or an operator may be
+# deleted, and the history of their calls stays. ``id_call`` is unique platform-wide.
+call_records = Table(
+    "call_records",
+    metadata,
+    Column("id_call", String(40), primary_key=True),
+    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("direction", String(3), nullable=False),
+    Column("caller_number", String(64), nullable=False),
+    Column("service_number", String(64), nullable=False),
+    Column("id_group", Integer, nullable=True),
+    Column("id_op", Integer, nullable=True),
+    Column("outcome", String(16), nullable=False),
+    Column("ended_by", String(16), nullable=False),
+    Column("disconnect_reason", String(64), nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("ended_at", UtcDateTime, nullable=False),
+    Column("duration", Float, nullable=False),
+    Column("duration_ring", Float, nullable=False),
+    Column("duration_svi", Float, nullable=False),
+    Column("duration_wait", Float, nullable=False),
+    Column("duration_comm", Float, nullable=False),
+    Column("duration_hold", Float, nullable=False),
+    Column("operators_offered", JSON, nullable=False),
+    Column("overflowed_from", JSON, nullable=False),
+    Column("ticket_id", String(255), nullable=True),
+    Column("variables", JSON, nullable=False),
+    Index("ix_call_records_account_started", "account_id", "started_at"),
+    Index("ix_call_records_account_op", "account_id", "id_op", "started_at"),
+    Index("ix_call_records_account_group", "account_id", "id_group", "started_at"),
+)
+
+# The status each operator last chose, so that it survives a restart of the routing core.
+operator_presence = Table(
+    "operator_presence",
+    metadata,
+    Column(
+        "operator_id",
+        Integer,
+        ForeignKey("operators.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("account_id", Integer, nullable=False),
+    Column("presence", String(8), nullable=False),
+    Column("since", UtcDateTime, nullable=False),
+    Index("ix_operator_presence_account_id", "account_id"),
 )

@@ -136,8 +136,6 @@ class RoutingCore:
         if ivr is None:
             self._enqueue(now, call, group_id)
         else:
-            for target in ivr.group_ids:
-                self._policy(target)
             session = call.ivr = IvrSession(ivr, call_id)
             call.ivr_started = now
             self._ivr_actions(now, call, session.start(now))
@@ -566,8 +564,10 @@ class RoutingCore:
         call.ivr_seconds += now - (call.ivr_started or now)
         call.ivr = None
         self._cancel_timer("ivr", call.id, 0)
-        if isinstance(outcome, RouteToGroup):
+        if isinstance(outcome, RouteToGroup) and outcome.group_id in self.groups:
             self._enqueue(now, call, outcome.group_id)
+        elif isinstance(outcome, RouteToGroup):  # the group was deleted since the IVR was set
+            self._end(now, call, Outcome.MISSED, Side.SYSTEM, "ivr_group_gone")
         else:
             self._end(now, call, Outcome.MISSED, Side.SYSTEM, outcome.reason.value)
 

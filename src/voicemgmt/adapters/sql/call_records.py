@@ -1,0 +1,280 @@
+"""The call-record store on SQLAlchemy Core, for SQLite and PostgreSQL alike.
+
+Each method is its own transaction. Adding is idempotent through ``INSERT ... ON CONFLICT DO
+NOTHING`` on ``id_call``, so a retried batch never duplicates a record. Free-text fields longer
+than their column (a caller id, a reason from the phone system) are clipped, never refused: a
+call must not lose its record over a long string. Figures are aggregated by the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Row,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from voicemgmt.adapters.sql.tables import call_records, operator_presence, operators
+from voicemgmt.domain.errors import InvalidInput, NoSuchAccount, NoSuchOperator
+from voicemgmt.domain.routing.model import CallRecord, Outcome, Presence, Side
+from voicemgmt.services.call_records import GroupFigures, StoredCallRecord
+
+_c = call_records.c
+_PRESENCES = frozenset(p.value for p in Presence)
+
+
+def _length(column: Any) -> int:
+    return int(column.type.length)
+
+
+def _clip(value: str, column: Any) -> str:
+    return value[: _length(column)]
+
+
+def _row_values(account_id: int, record: CallRecord) -> dict[str, Any]:
+    if not 1 <= len(record.id_call) <= _length(_c.id_call):
+        raise InvalidInput(f"a call id has 1 to {_length(_c.id_call)} characters")
+    if record.direction not in ("in", "out"):
+        raise InvalidInput("a call's direction is 'in' or 'out'")
+    return {
+        "id_call": record.id_call,
+        "account_id": account_id,
+        "direction": record.direction,
+        "caller_number": _clip(record.caller_number, _c.caller_number),
+        "service_number": _clip(record.service_number, _c.service_number),
+        "id_group": record.id_group,
+        "id_op": record.id_op,
+        "outcome": record.outcome.value,
+        "ended_by": record.ended_by.value,
+        "disconnect_reason": _clip(record.disconnect_reason, _c.disconnect_reason),
+        "started_at": datetime.fromtimestamp(record.started_at, UTC),
+        "ended_at": datetime.fromtimestamp(record.ended_at, UTC),
+        "duration": record.duration,
+        "duration_ring": record.duration_ring,
+        "duration_svi": record.duration_svi,
+        "duration_wait": record.duration_wait,
+        "duration_comm": record.duration_comm,
+        "duration_hold": record.duration_hold,
+        "operators_offered": list(record.operators_offered),
+        "overflowed_from": list(record.overflowed_from),
+        "ticket_id": None if record.ticket_id is None else _clip(record.ticket_id, _c.ticket_id),
+        "variables": dict(record.variables),
+    }
+
+
+def _stored(row: Row[Any]) -> StoredCallRecord:
+    return StoredCallRecord(
+        id_call=row.id_call,
+        direction=row.direction,
+        caller_number=row.caller_number,
+        service_number=row.service_number,
+        id_group=row.id_group,
+        id_op=row.id_op,
+        outcome=Outcome(row.outcome),
+        ended_by=Side(row.ended_by),
+        disconnect_reason=row.disconnect_reason,
+        started_at=row.started_at,
+        ended_at=row.ended_at,
+        duration=row.duration,
+        duration_ring=row.duration_ring,
+        duration_svi=row.duration_svi,
+        duration_wait=row.duration_wait,
+        duration_comm=row.duration_comm,
+        duration_hold=row.duration_hold,
+        operators_offered=tuple(row.operators_offered),
+        overflowed_from=tuple(row.overflowed_from),
+        ticket_id=row.ticket_id,
+        variables=dict(row.variables),
+    )
+
+
+def _where(
+    account_id: int,
+    since: datetime,
+    until: datetime,
+    id_group: int | None,
+    id_op: int | None,
+    outcome: Outcome | None,
+    direction: str | None,
+) -> ColumnElement[bool]:
+    conditions = [_c.account_id == account_id, _c.started_at >= since, _c.started_at < until]
+    if id_group is not None:
+        conditions.append(_c.id_group == id_group)
+    if id_op is not None:
+        conditions.append(_c.id_op == id_op)
+    if outcome is not None:
+        conditions.append(_c.outcome == outcome.value)
+    if direction is not None:
+        conditions.append(_c.direction == direction)
+    return and_(*conditions)
+
+
+def _figure_columns(service_level_seconds: float) -> list[Any]:
+    answered = _c.outcome == Outcome.ANSWERED.value
+    queued = or_(_c.duration_wait > 0, answered)
+
+    def calls(condition: ColumnElement[bool]) -> Any:
+        # SUM over no row is NULL: the total row of an empty window must still say 0.
+        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+    return [
+        func.count().label("offered"),
+        *(calls(_c.outcome == o.value).label(o.value) for o in Outcome),
+        calls(and_(answered, _c.duration_wait <= service_level_seconds)).label("within"),
+        func.avg(case((queued, _c.duration_wait))).label("average_wait"),
+        func.max(case((queued, _c.duration_wait))).label("longest_wait"),
+        func.avg(case((answered, _c.duration_comm))).label("average_talk"),
+    ]
+
+
+def _figures(row: Row[Any]) -> GroupFigures:
+    def seconds(value: Any) -> float | None:
+        return None if value is None else float(value)
+
+    return GroupFigures(
+        id_group=row.id_group,
+        offered=int(row.offered),
+        answered=int(row.answered),
+        abandoned=int(row.abandoned),
+        missed=int(row.missed),
+        overflowed=int(row.overflowed),
+        failed=int(row.failed),
+        answered_within=int(row.within),
+        average_wait=seconds(row.average_wait),
+        longest_wait=seconds(row.longest_wait),
+        average_talk=seconds(row.average_talk),
+    )
+
+
+class SqlCallRecords:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._dialect = engine.dialect.name
+        if self._dialect not in ("sqlite", "postgresql"):
+            raise ValueError(f"no call-record store for {self._dialect}")
+
+    def _upsert(self, table: Any) -> Any:
+        """The backend's INSERT, which knows ``ON CONFLICT`` (the generic one does not)."""
+        return (postgresql if self._dialect == "postgresql" else sqlite).insert(table)
+
+    async def add(self, account_id: int, record: CallRecord) -> None:
+        await self.add_many(account_id, [record])
+
+    async def add_many(self, account_id: int, records: Sequence[CallRecord]) -> None:
+        if not records:
+            return
+        rows = [_row_values(account_id, record) for record in records]
+        statement = self._upsert(call_records).on_conflict_do_nothing(index_elements=["id_call"])
+        try:
+            async with self._engine.begin() as connection:
+                await connection.execute(statement, rows)
+        except IntegrityError as exc:  # the only foreign key left to fail
+            raise NoSuchAccount(f"no account {account_id}") from exc
+
+    async def query(
+        self,
+        account_id: int,
+        *,
+        since: datetime,
+        until: datetime,
+        id_group: int | None = None,
+        id_op: int | None = None,
+        outcome: Outcome | None = None,
+        direction: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[StoredCallRecord]:
+        where = _where(account_id, since, until, id_group, id_op, outcome, direction)
+        statement = (
+            select(call_records)
+            .where(where)
+            .order_by(_c.started_at.desc(), _c.id_call.desc())  # id: a stable page order
+            .limit(limit)
+            .offset(offset)
+        )
+        async with self._engine.connect() as connection:
+            return [_stored(row) for row in await connection.execute(statement)]
+
+    async def count(
+        self,
+        account_id: int,
+        *,
+        since: datetime,
+        until: datetime,
+        id_group: int | None = None,
+        id_op: int | None = None,
+        outcome: Outcome | None = None,
+        direction: str | None = None,
+    ) -> int:
+        where = _where(account_id, since, until, id_group, id_op, outcome, direction)
+        statement = select(func.count()).select_from(call_records).where(where)
+        async with self._engine.connect() as connection:
+            return int((await connection.execute(statement)).scalar_one())
+
+    async def figures(
+        self, account_id: int, *, since: datetime, until: datetime, service_level_seconds: float
+    ) -> list[GroupFigures]:
+        inbound = and_(
+            _where(account_id, since, until, None, None, None, "in"), _c.id_group.is_not(None)
+        )
+        columns = _figure_columns(service_level_seconds)
+        by_group = select(_c.id_group, *columns).where(inbound).group_by(_c.id_group)
+        total = select(cast(null(), Integer).label("id_group"), *columns).where(inbound)
+        # One statement, so the total and the groups read the same snapshot of the table.
+        statement = union_all(by_group, total)
+        async with self._engine.connect() as connection:
+            rows = [_figures(row) for row in await connection.execute(statement)]
+        groups = sorted((r for r in rows if r.id_group is not None), key=lambda r: r.id_group or 0)
+        return [*groups, *(r for r in rows if r.id_group is None)]
+
+    async def set_presence(
+        self, account_id: int, operator_id: int, presence: str, since: datetime
+    ) -> None:
+        if presence not in _PRESENCES:
+            raise InvalidInput(f"presence must be one of: {', '.join(sorted(_PRESENCES))}")
+        # INSERT ... SELECT from the account's operators: another account's operator (or a
+        # deleted one) selects no row, so nothing is written and nothing leaks across accounts.
+        source = select(
+            operators.c.id,
+            operators.c.account_id,
+            literal(presence, operator_presence.c.presence.type),
+            literal(since, operator_presence.c.since.type),
+        ).where(operators.c.id == operator_id, operators.c.account_id == account_id)
+        statement = self._upsert(operator_presence).from_select(
+            ["operator_id", "account_id", "presence", "since"], source
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=["operator_id"],
+            set_={"presence": statement.excluded.presence, "since": statement.excluded.since},
+        )
+        try:
+            async with self._engine.begin() as connection:
+                written = (await connection.execute(statement)).rowcount
+        except IntegrityError as exc:  # the operator was deleted in between
+            raise NoSuchOperator(f"no operator {operator_id}") from exc
+        if not written:
+            raise NoSuchOperator(f"no operator {operator_id}")
+
+    async def presences(self, account_id: int) -> dict[int, tuple[str, datetime]]:
+        statement = select(operator_presence).where(operator_presence.c.account_id == account_id)
+        async with self._engine.connect() as connection:
+            return {
+                row.operator_id: (row.presence, row.since)
+                for row in await connection.execute(statement)
+            }

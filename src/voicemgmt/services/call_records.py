@@ -1,0 +1,402 @@
+"""Call records (CDRs): the stored form, the storage port, figures, CSV export, use cases.
+
+A record is what a finished call leaves behind (``CallRecord``, emitted by the routing core in
+``CallEnded``). Records are named after the platform API's fields (SPEC §6) and are kept per
+account; reading them is always scoped to one account and to a time window on ``started_at``,
+``since`` included, ``until`` excluded.
+
+Figures (``GroupFigures``) cover the **inbound** calls of the window that reached a group
+(``id_group`` set; the routing core gives every inbound call the group of its number). Each call
+counts once, in the group where it ended (a call that overflowed from group A to group B counts
+in B), so the total row is exactly the sum of the group rows:
+
+- ``offered``: calls; ``answered``, ``abandoned``, ``missed``, ``overflowed``, ``failed``: calls
+  by outcome (they add up to ``offered``);
+- a call *queued* when ``duration_wait > 0`` or it was answered; calls that never waited and
+  were not answered (they ended in the IVR, or were refused at once because nobody was logged
+  in) are left out of the wait figures;
+- ``average_wait``: mean ``duration_wait`` of the queued calls, whatever their outcome
+  (answered, abandoned, missed...); ``longest_wait``: the largest; both ``None`` if none queued;
+- ``average_talk``: mean ``duration_comm`` of the answered calls, ``None`` if none;
+- ``answered_within``: answered calls with ``duration_wait <= service_level_seconds`` (a wait
+  equal to the threshold is within);
+- ``service_level = answered_within / offered``, between 0 and 1; ``None`` when nothing was
+  offered. Calls abandoned early count against it, as every offered call is in the divisor.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from voicemgmt.domain.errors import InvalidInput
+from voicemgmt.domain.routing.model import CallRecord, Outcome, Side
+
+MAX_WINDOW = timedelta(days=31)
+MAX_PAGE = 1000
+MAX_ID = 2**31 - 1  # ids are 32-bit integers in the store
+MAX_SERVICE_LEVEL_SECONDS = 3600.0
+DIRECTIONS = ("in", "out")
+
+
+def _iso(moment: datetime) -> str:
+    """ISO 8601 in UTC to the millisecond, with a ``Z``: one fixed shape for every date."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds, 3)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCallRecord:
+    """A call record as stored: ``CallRecord`` with its times as aware UTC datetimes."""
+
+    id_call: str
+    direction: str
+    caller_number: str
+    service_number: str
+    id_group: int | None
+    id_op: int | None
+    outcome: Outcome
+    ended_by: Side
+    disconnect_reason: str
+    started_at: datetime
+    ended_at: datetime
+    duration: float
+    duration_ring: float
+    duration_svi: float
+    duration_wait: float
+    duration_comm: float
+    duration_hold: float
+    operators_offered: tuple[int, ...]
+    overflowed_from: tuple[int, ...]
+    ticket_id: str | None
+    variables: dict[str, str]
+
+    @classmethod
+    def from_record(cls, record: CallRecord) -> StoredCallRecord:
+        return cls(
+            id_call=record.id_call,
+            direction=record.direction,
+            caller_number=record.caller_number,
+            service_number=record.service_number,
+            id_group=record.id_group,
+            id_op=record.id_op,
+            outcome=record.outcome,
+            ended_by=record.ended_by,
+            disconnect_reason=record.disconnect_reason,
+            started_at=datetime.fromtimestamp(record.started_at, UTC),
+            ended_at=datetime.fromtimestamp(record.ended_at, UTC),
+            duration=record.duration,
+            duration_ring=record.duration_ring,
+            duration_svi=record.duration_svi,
+            duration_wait=record.duration_wait,
+            duration_comm=record.duration_comm,
+            duration_hold=record.duration_hold,
+            operators_offered=tuple(record.operators_offered),
+            overflowed_from=tuple(record.overflowed_from),
+            ticket_id=record.ticket_id,
+            variables=dict(record.variables),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The platform API's shape: ``id_appel`` and ``date`` beside our own names."""
+        return {
+            "id_call": self.id_call,
+            "id_appel": self.id_call,
+            "date": _iso(self.started_at),
+            "date_end": _iso(self.ended_at),
+            "direction": self.direction,
+            "caller_number": self.caller_number,
+            "service_number": self.service_number,
+            "id_group": self.id_group,
+            "id_op": self.id_op,
+            "outcome": self.outcome.value,
+            "ended_by": self.ended_by.value,
+            "disconnect_reason": self.disconnect_reason,
+            "duration": _ms(self.duration),
+            "duration_ring": _ms(self.duration_ring),
+            "duration_svi": _ms(self.duration_svi),
+            "duration_wait": _ms(self.duration_wait),
+            "duration_comm": _ms(self.duration_comm),
+            "duration_hold": _ms(self.duration_hold),
+            "operators_offered": list(self.operators_offered),
+            "overflowed_from": list(self.overflowed_from),
+            "ticket_id": self.ticket_id,
+            "variables": dict(self.variables),
+        }
+
+
+def record_json(record: CallRecord) -> dict[str, Any]:
+    """A fresh record (from ``CallEnded``) in the same shape as a stored one."""
+    return StoredCallRecord.from_record(record).to_json()
+
+
+@dataclass(frozen=True, slots=True)
+class GroupFigures:
+    """One group's figures over a window, or the total of all groups (``id_group`` None)."""
+
+    id_group: int | None
+    offered: int
+    answered: int
+    abandoned: int
+    missed: int
+    overflowed: int
+    failed: int
+    answered_within: int
+    average_wait: float | None
+    longest_wait: float | None
+    average_talk: float | None
+
+    @property
+    def service_level(self) -> float | None:
+        return self.answered_within / self.offered if self.offered else None
+
+    def to_json(self) -> dict[str, Any]:
+        def seconds(value: float | None) -> float | None:
+            return None if value is None else _ms(value)
+
+        level = self.service_level
+        return {
+            "id_group": self.id_group,
+            "offered": self.offered,
+            "answered": self.answered,
+            "abandoned": self.abandoned,
+            "missed": self.missed,
+            "overflowed": self.overflowed,
+            "failed": self.failed,
+            "answered_within": self.answered_within,
+            "average_wait": seconds(self.average_wait),
+            "longest_wait": seconds(self.longest_wait),
+            "average_talk": seconds(self.average_talk),
+            "service_level": None if level is None else round(level, 4),
+        }
+
+
+class CallRecordStore(Protocol):
+    """Durable call records and operators' presence; each call manages its own transaction."""
+
+    async def add(self, account_id: int, record: CallRecord) -> None:
+        """Keep ``record``; a record whose ``id_call`` is already stored is ignored."""
+        ...
+
+    async def add_many(self, account_id: int, records: Sequence[CallRecord]) -> None:
+        """``add`` for several records, all in one transaction."""
+        ...
+
+    async def query(
+        self,
+        account_id: int,
+        *,
+        since: datetime,
+        until: datetime,
+        id_group: int | None = None,
+        id_op: int | None = None,
+        outcome: Outcome | None = None,
+        direction: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[StoredCallRecord]:
+        """Records started in ``[since, until)`` matching every filter given, newest first."""
+        ...
+
+    async def count(
+        self,
+        account_id: int,
+        *,
+        since: datetime,
+        until: datetime,
+        id_group: int | None = None,
+        id_op: int | None = None,
+        outcome: Outcome | None = None,
+        direction: str | None = None,
+    ) -> int: ...
+
+    async def figures(
+        self, account_id: int, *, since: datetime, until: datetime, service_level_seconds: float
+    ) -> list[GroupFigures]:
+        """One row per group that has inbound calls in the window, by id, then the total."""
+        ...
+
+    async def set_presence(
+        self, account_id: int, operator_id: int, presence: str, since: datetime
+    ) -> None:
+        """Remember the operator's chosen status; ``NoSuchOperator`` if not the account's."""
+        ...
+
+    async def presences(self, account_id: int) -> dict[int, tuple[str, datetime]]: ...
+
+
+CSV_COLUMNS = (
+    "id_call",
+    "id_appel",
+    "date",
+    "date_end",
+    "direction",
+    "caller_number",
+    "service_number",
+    "id_group",
+    "id_op",
+    "outcome",
+    "ended_by",
+    "disconnect_reason",
+    "duration",
+    "duration_ring",
+    "duration_svi",
+    "duration_wait",
+    "duration_comm",
+    "duration_hold",
+    "operators_offered",
+    "overflowed_from",
+    "ticket_id",
+    "variables",
+)
+
+# A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection").
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        text = ""
+    elif isinstance(value, list | dict):
+        text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    else:
+        text = str(value)
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+def records_to_csv(records: Iterable[StoredCallRecord]) -> str:
+    """RFC 4180 CSV with a header row; lists and ``variables`` as JSON text in their cell."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for record in records:
+        row = record.to_json()
+        writer.writerow([_cell(row[column]) for column in CSV_COLUMNS])
+    return out.getvalue()
+
+
+def _check_window(since: datetime, until: datetime) -> None:
+    if since.tzinfo is None or until.tzinfo is None:
+        raise InvalidInput("since and until must carry a time zone")
+    if since >= until:
+        raise InvalidInput("since must be before until")
+    if until - since > MAX_WINDOW:
+        raise InvalidInput(f"the window from since to until is at most {MAX_WINDOW.days} days")
+
+
+def _check_id(name: str, value: int | None) -> None:
+    if value is not None and not 1 <= value <= MAX_ID:
+        raise InvalidInput(f"{name} must be between 1 and {MAX_ID}")
+
+
+class CallRecordService:
+    """Reading call records and figures, with every filter checked before the store is asked."""
+
+    def __init__(self, store: CallRecordStore) -> None:
+        self._store = store
+
+    async def records(
+        self,
+        account_id: int,
+        *,
+        since: datetime,
+        until: datetime,
+        id_group: int | None = None,
+        id_op: int | None = None,
+        outcome: Outcome | str | None = None,
+        direction: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[StoredCallRecord]:
+        """A page of the account's records started in ``[since, until)``, newest first."""
+        wanted = self._filters(since, until, id_group, id_op, outcome, direction)
+        if not 1 <= limit <= MAX_PAGE:
+            raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}")
+        if not 0 <= offset <= MAX_ID:
+            raise InvalidInput(f"offset must be between 0 and {MAX_ID}")
+        return await self._store.query(
+            account_id,
+            since=since,
+            until=until,
+            id_group=id_group,
+            id_op=id_op,
+            outcome=wanted,
+            direction=direction,
+            limit=limit,
+            offset=offset,
+        )
+
+    async def count(
+        self,
+        account_id: int,
+        *,
+        since: datetime,
+        until: datetime,
+        id_group: int | None = None,
+        id_op: int | None = None,
+        outcome: Outcome | str | None = None,
+        direction: str | None = None,
+    ) -> int:
+        """How many records ``records`` would go through with the same filters."""
+        wanted = self._filters(since, until, id_group, id_op, outcome, direction)
+        return await self._store.count(
+            account_id,
+            since=since,
+            until=until,
+            id_group=id_group,
+            id_op=id_op,
+            outcome=wanted,
+            direction=direction,
+        )
+
+    async def figures(
+        self,
+        account_id: int,
+        *,
+        since: datetime,
+        until: datetime,
+        service_level_seconds: float = 20.0,
+    ) -> list[GroupFigures]:
+        """Per-group figures of inbound calls started in ``[since, until)``, then the total."""
+        _check_window(since, until)
+        if not (
+            math.isfinite(service_level_seconds)
+            and 0 <= service_level_seconds <= MAX_SERVICE_LEVEL_SECONDS
+        ):
+            raise InvalidInput(
+                f"service_level_seconds must be between 0 and {MAX_SERVICE_LEVEL_SECONDS:g}"
+            )
+        return await self._store.figures(
+            account_id, since=since, until=until, service_level_seconds=service_level_seconds
+        )
+
+    @staticmethod
+    def _filters(
+        since: datetime,
+        until: datetime,
+        id_group: int | None,
+        id_op: int | None,
+        outcome: Outcome | str | None,
+        direction: str | None,
+    ) -> Outcome | None:
+        _check_window(since, until)
+        _check_id("id_group", id_group)
+        _check_id("id_op", id_op)
+        if direction is not None and direction not in DIRECTIONS:
+            raise InvalidInput("direction must be 'in' or 'out'")
+        if outcome is None or isinstance(outcome, Outcome):
+            return outcome
+        try:
+            return Outcome(outcome)
+        except ValueError:
+            known = ", ".join(o.value for o in Outcome)
+            raise InvalidInput(f"outcome must be one of: {known}") from None

@@ -1,0 +1,383 @@
+"""The routing service: runs each account's routing core in this process.
+
+It is the one place where the I/O-free core meets the world. For every input (an operator's
+action through the API, a report from the phone system, a timer) it takes the account's lock,
+feeds the core with the current time, then: stores the finished calls' records, publishes the
+events on the account's stream, re-arms the account's timer, and sends the switch its
+commands. Records are stored before events are published, so a client that sees
+``call.ended`` can read the record.
+
+An account's core is built on first use from the directory (groups and their settings,
+operators and their memberships) and from each operator's last chosen status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from voicemgmt.domain.errors import InvalidInput, NoSuchCall, NotFound
+from voicemgmt.domain.ivr import IvrScript, parse_ivr
+from voicemgmt.domain.phone import normalize_e164
+from voicemgmt.domain.routing import events as ev
+from voicemgmt.domain.routing.core import RoutingCore, Step
+from voicemgmt.domain.routing.model import Call, GroupPolicy, Presence, Side
+from voicemgmt.services.call_records import CallRecordStore, record_json
+from voicemgmt.services.events import EventBus
+from voicemgmt.services.ports import Clock, UnitOfWorkFactory
+from voicemgmt.services.switch import Switch
+
+log = logging.getLogger(__name__)
+
+MAX_DIRECTORY = 100_000
+
+
+def new_call_id() -> str:
+    """Unique and roughly time-ordered: milliseconds, then 40 random bits."""
+    return f"{int(time.time() * 1000):x}{secrets.token_hex(5)}"
+
+
+@dataclass
+class _Desk:
+    account_id: int
+    core: RoutingCore
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    timer: asyncio.TimerHandle | None = None
+    ivrs: dict[str, IvrScript] = field(default_factory=dict)  # number → script
+
+
+class RoutingService:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        bus: EventBus,
+        records: CallRecordStore,
+        switch: Switch,
+        clock: Clock,
+    ) -> None:
+        self._uow = uow
+        self._bus = bus
+        self._records = records
+        self._switch = switch
+        self._clock = clock
+        self._desks: dict[int, _Desk] = {}
+        self._loading = asyncio.Lock()
+        self._call_accounts: dict[str, int] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    async def start(self) -> None:
+        await self._switch.start(self)
+
+    async def close(self) -> None:
+        self._closed = True
+        for desk in self._desks.values():
+            if desk.timer is not None:
+                desk.timer.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self._switch.close()
+
+    # operators' and supervisors' actions ---------------------------------------------------
+
+    async def set_presence(
+        self, account_id: int, operator_id: int, presence: Presence, reason: str
+    ) -> None:
+        await self._records.set_presence(account_id, operator_id, presence.value, self._now_dt())
+        await self._apply(
+            account_id, lambda core, now: core.set_presence(now, operator_id, presence, reason)
+        )
+
+    async def answer(self, account_id: int, operator_id: int, call_id: str) -> None:
+        await self._apply(account_id, lambda core, now: core.answer(now, operator_id, call_id))
+
+    async def decline(self, account_id: int, operator_id: int, call_id: str) -> None:
+        await self._apply(account_id, lambda core, now: core.decline(now, operator_id, call_id))
+
+    async def hang_up(self, account_id: int, operator_id: int, call_id: str) -> None:
+        def act(core: RoutingCore, now: float) -> Step:
+            call = core.calls.get(call_id)
+            if call is None or operator_id not in (call.operator_id, *call.ringing):
+                raise NoSuchCall(f"operator {operator_id} has no call {call_id}")
+            if operator_id in call.ringing:
+                return core.decline(now, operator_id, call_id)
+            return core.hang_up(now, call_id, Side.OPERATOR)
+
+        await self._apply(account_id, act)
+
+    async def hold(self, account_id: int, operator_id: int, call_id: str) -> None:
+        await self._apply(account_id, lambda core, now: core.hold(now, operator_id, call_id))
+
+    async def unhold(self, account_id: int, operator_id: int, call_id: str) -> None:
+        await self._apply(account_id, lambda core, now: core.unhold(now, operator_id, call_id))
+
+    async def transfer(
+        self,
+        account_id: int,
+        operator_id: int,
+        call_id: str,
+        *,
+        to_operator: int | None,
+        to_group: int | None,
+    ) -> None:
+        await self._apply(
+            account_id,
+            lambda core, now: core.transfer(
+                now, operator_id, call_id, to_operator=to_operator, to_group=to_group
+            ),
+        )
+
+    async def click_to_call(
+        self,
+        account_id: int,
+        operator_id: int,
+        number: str,
+        caller_id: str,
+        ticket_id: str | None,
+    ) -> str:
+        digits = normalize_e164(number)
+        call_id = new_call_id()
+        self._call_accounts[call_id] = account_id
+        await self._apply(
+            account_id,
+            lambda core, now: core.outbound(
+                now, call_id, operator_id, digits, caller_id, ticket_id
+            ),
+        )
+        return call_id
+
+    async def snapshot(self, account_id: int) -> dict[str, Any]:
+        """Live operators, calls and queues: what a page shows when it (re)connects."""
+        desk = await self._desk(account_id)
+        now = self._now()
+        async with desk.lock:
+            core = desk.core
+            operators = [
+                {
+                    "id_op": o.id,
+                    "status": o.shown_status.value,
+                    "presence": o.presence.value,
+                    "activity": o.activity.value,
+                    "since": _iso(o.presence_since),
+                    "id_call": o.call_id,
+                    "calls_taken": o.calls_taken,
+                    "groups": o.groups,
+                }
+                for o in sorted(core.operators.values(), key=lambda o: o.id)
+            ]
+            calls = [_live_call(c, now) for c in core.calls.values()]
+        return {"operators": operators, "calls": sorted(calls, key=lambda c: c["started_at"])}
+
+    async def refresh(self, account_id: int) -> None:
+        """The directory changed: bring a running core's groups and operators up to date."""
+        desk = self._desks.get(account_id)
+        if desk is None:
+            return
+        groups, members, ivrs = await self._directory(account_id)
+        async with desk.lock:
+            desk.ivrs = ivrs
+            for policy in groups:
+                desk.core.configure_group(policy)
+            known = set(desk.core.operators)
+            for operator_id, memberships in members.items():
+                desk.core.configure_operator(operator_id, memberships)
+            for gone in known - set(members):
+                step = desk.core.set_presence(self._now(), gone, Presence.OFFLINE, "deleted")
+                desk.core.configure_operator(gone, {})
+                await self._deliver(desk, step)
+
+    # what the phone system reports (SwitchReports) ----------------------------------------
+
+    async def inbound_call(self, call_id: str, caller: str, called: str) -> None:
+        async with self._uow() as uow:
+            number = await uow.directory.number(called)
+        if number is None:
+            await self._switch.execute(0, ev.HangUp(call_id, "unknown_number"))
+            return
+        self._call_accounts[call_id] = number.account_id
+        desk = await self._desk(number.account_id)
+        script = desk.ivrs.get(number.e164)
+        await self._apply(
+            number.account_id,
+            lambda core, now: core.inbound(now, call_id, caller, called, number.group_id, script),
+        )
+
+    async def caller_hung_up(self, call_id: str) -> None:
+        await self._report(call_id, lambda core, now: core.hang_up(now, call_id, Side.CALLER))
+
+    async def digit(self, call_id: str, digit: str) -> None:
+        await self._report(call_id, lambda core, now: core.digit(now, call_id, digit))
+
+    async def prompt_finished(self, call_id: str) -> None:
+        await self._report(call_id, lambda core, now: core.prompt_finished(now, call_id))
+
+    async def operator_answered(self, call_id: str, operator_id: int) -> None:
+        await self._report(call_id, lambda core, now: core.answer(now, operator_id, call_id))
+
+    async def operator_rejected(self, call_id: str, operator_id: int, reason: str) -> None:
+        await self._report(call_id, lambda core, now: core.decline(now, operator_id, call_id))
+
+    async def operator_hung_up(self, call_id: str, operator_id: int) -> None:
+        await self._report(call_id, lambda core, now: core.hang_up(now, call_id, Side.OPERATOR))
+
+    async def customer_answered(self, call_id: str) -> None:
+        await self._report(call_id, lambda core, now: core.customer_answered(now, call_id))
+
+    async def customer_failed(self, call_id: str, reason: str) -> None:
+        await self._report(
+            call_id, lambda core, now: core.hang_up(now, call_id, Side.SYSTEM, reason)
+        )
+
+    async def _report(self, call_id: str, act: Callable[[RoutingCore, float], Step]) -> None:
+        account_id = self._call_accounts.get(call_id)
+        if account_id is None:
+            return  # a call that ended, or never was ours
+        try:
+            await self._apply(account_id, act)
+        except NoSuchCall:
+            return  # the report crossed the call's end
+
+    # the machinery -------------------------------------------------------------------------
+
+    async def _apply(self, account_id: int, act: Callable[[RoutingCore, float], Step]) -> None:
+        desk = await self._desk(account_id)
+        async with desk.lock:
+            step = act(desk.core, self._now())
+            commands = await self._deliver(desk, step)
+        for command in commands:
+            try:
+                await self._switch.execute(account_id, command)
+            except Exception:  # the switch must not break routing; the call's timers still run
+                log.exception("the switch failed to %s", type(command).__name__)
+
+    async def _deliver(self, desk: _Desk, step: Step) -> list[ev.SwitchCommand]:
+        """Store records, publish events, re-arm the timer; return the commands to send."""
+        ended = [e.record for e in step.events if isinstance(e, ev.CallEnded)]
+        if ended:
+            await self._records.add_many(desk.account_id, ended)
+            for record in ended:
+                self._call_accounts.pop(record.id_call, None)
+        if step.events:
+            await self._bus.publish_many(
+                desk.account_id, [(e.kind, _event_json(e)) for e in step.events], self._now_dt()
+            )
+        self._arm(desk)
+        return step.commands
+
+    def _arm(self, desk: _Desk) -> None:
+        if desk.timer is not None:
+            desk.timer.cancel()
+            desk.timer = None
+        wake = desk.core.next_wakeup
+        if wake is None or self._closed:
+            return
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, wake - self._now())
+        desk.timer = loop.call_later(delay, self._spawn_tick, desk.account_id)
+
+    def _spawn_tick(self, account_id: int) -> None:
+        task = asyncio.get_running_loop().create_task(self._tick(account_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _tick(self, account_id: int) -> None:
+        try:
+            await self._apply(account_id, lambda core, now: core.tick(now))
+        except Exception:
+            log.exception("routing timer of account %s failed", account_id)
+
+    async def _desk(self, account_id: int) -> _Desk:
+        desk = self._desks.get(account_id)
+        if desk is not None:
+            return desk
+        async with self._loading:
+            desk = self._desks.get(account_id)
+            if desk is not None:
+                return desk
+            groups, members, ivrs = await self._directory(account_id)
+            core = RoutingCore()
+            for policy in groups:
+                core.configure_group(policy)
+            for operator_id, memberships in members.items():
+                core.configure_operator(operator_id, memberships)
+            desk = _Desk(account_id, core, ivrs=ivrs)
+            restored = await self._records.presences(account_id)
+            now = self._now()
+            for operator_id, (presence, _since) in restored.items():
+                if operator_id in core.operators and presence != Presence.OFFLINE.value:
+                    core.set_presence(now, operator_id, Presence(presence), "restored")
+            self._desks[account_id] = desk
+            return desk
+
+    async def _directory(
+        self, account_id: int
+    ) -> tuple[list[GroupPolicy], dict[int, dict[int, int]], dict[str, IvrScript]]:
+        async with self._uow() as uow:
+            groups = await uow.directory.groups(account_id, limit=MAX_DIRECTORY, offset=0)
+            operators = await uow.directory.operators(account_id, limit=MAX_DIRECTORY, offset=0)
+            numbers = await uow.directory.numbers(account_id, limit=MAX_DIRECTORY, offset=0)
+        policies = []
+        for group in groups:
+            try:
+                policies.append(GroupPolicy.from_settings(group.id, group.settings))
+            except (TypeError, ValueError) as exc:
+                log.warning("group %s has unusable routing settings (%s): defaults", group.id, exc)
+                policies.append(GroupPolicy(group.id))
+        members = {o.id: {m.group_id: m.priority for m in o.memberships} for o in operators}
+        ivrs: dict[str, IvrScript] = {}
+        for number in numbers:
+            if number.ivr is not None:
+                try:
+                    ivrs[number.e164] = parse_ivr(number.ivr)
+                except InvalidInput as exc:
+                    log.warning("number %s has an unusable IVR (%s)", number.e164, exc.message)
+        return policies, members, ivrs
+
+    def _now(self) -> float:
+        return self._clock.now().timestamp()
+
+    def _now_dt(self) -> datetime:
+        return self._clock.now()
+
+    def account_of(self, call_id: str) -> int:
+        account_id = self._call_accounts.get(call_id)
+        if account_id is None:
+            raise NotFound(f"no live call {call_id}")
+        return account_id
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _event_json(event: ev.RoutingEvent) -> dict[str, Any]:
+    if isinstance(event, ev.CallEnded):
+        return {"record": record_json(event.record)}
+    return event.data()
+
+
+def _live_call(call: Call, now: float) -> dict[str, Any]:
+    return {
+        "id_call": call.id,
+        "direction": call.direction,
+        "state": call.state.value,
+        "caller_id_num": call.caller,
+        "e164": call.called,
+        "id_group": call.group_id,
+        "id_op": call.operator_id,
+        "ringing": sorted(call.ringing),
+        "started_at": _iso(call.created_at),
+        "wait": int(now - call.queued_at) if call.queued_at is not None else None,
+        "variables": dict(call.variables),
+        "ticket_id": call.ticket_id,
+    }

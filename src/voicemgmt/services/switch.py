@@ -1,0 +1,57 @@
+"""The telephony port: what the routing core needs from a phone system, and what it hears back.
+
+The routing service sends each account's ``SwitchCommand``s (``domain/routing/events.py``:
+answer the caller, play a prompt, ring an operator, bridge, hold, dial a customer, forward,
+hang up) to a ``Switch``. The switch reports what happens on its lines to a ``SwitchReports``
+(the routing service). The simulated switch and the SIP driver are both ``Switch``es; neither
+the routing core nor the service knows which one runs.
+
+Reports carry the platform's call id, which the switch receives with the inbound call it
+announces (``inbound_call``) or with the first command about an outbound call (``RingOperator``
+of a click-to-call).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from voicemgmt.domain.routing.events import SwitchCommand
+
+
+class SwitchReports(Protocol):
+    """What a phone system tells the platform. Unknown or finished calls are ignored."""
+
+    async def inbound_call(self, call_id: str, caller: str, called: str) -> None:
+        """A call reached one of the platform's numbers (E.164 digits)."""
+
+    async def caller_hung_up(self, call_id: str) -> None: ...
+
+    async def digit(self, call_id: str, digit: str) -> None:
+        """One DTMF digit from the caller (RFC 4733 on SIP)."""
+
+    async def prompt_finished(self, call_id: str) -> None:
+        """The prompt last asked for played to its end (not reported for a stopped prompt)."""
+
+    async def operator_answered(self, call_id: str, operator_id: int) -> None:
+        """The operator picked up on their own phone (a SIP device); the banner does the same."""
+
+    async def operator_rejected(self, call_id: str, operator_id: int, reason: str) -> None:
+        """The operator's phone refused the call (busy, declined, unreachable)."""
+
+    async def operator_hung_up(self, call_id: str, operator_id: int) -> None: ...
+
+    async def customer_answered(self, call_id: str) -> None:
+        """The customer of a click-to-call picked up."""
+
+    async def customer_failed(self, call_id: str, reason: str) -> None:
+        """The customer of a click-to-call could not be reached (busy, no_answer, invalid)."""
+
+
+class Switch(Protocol):
+    async def start(self, reports: SwitchReports) -> None:
+        """Begin reporting to ``reports``; called once before any command."""
+
+    async def execute(self, account_id: int, command: SwitchCommand) -> None:
+        """Carry out one command; must not raise for a call that has already ended."""
+
+    async def close(self) -> None: ...

@@ -1,0 +1,255 @@
+"""Call control: operators and supervisors act with their session token (Bearer); the account
+reads its call records and figures with its API credentials (Basic).
+
+Operators: ``/api/v1/me/...`` — status, answer, decline, hang up, hold, transfer, click-to-call,
+recent and missed calls. Supervisors: ``/api/v1/supervision/...`` — live operators, calls and
+queues, and forcing an operator's status. Account: ``/api/v1/call-records`` (JSON or CSV) and
+``/api/v1/figures``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from voicemgmt.domain.directory import UserType
+from voicemgmt.domain.errors import InvalidInput, PermissionDenied
+from voicemgmt.domain.routing.model import Outcome, Presence
+from voicemgmt.services.call_records import records_to_csv
+from voicemgmt.services.tokens import TokenOwner
+from voicemgmt.web.dependencies import AccountDep, ContainerDep, TokenOwnerDep
+from voicemgmt.web.json_body import StrictJsonRoute
+
+router = APIRouter(prefix="/api/v1", route_class=StrictJsonRoute)
+
+CallId = Annotated[str, Path(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.-]+$")]
+OperatorId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+MAX_ID = 2**31 - 1
+
+
+def _agent(owner: TokenOwnerDep) -> TokenOwner:
+    if owner.user.user_type is not UserType.AGENT:
+        raise PermissionDenied("this needs an operator's session token")
+    return owner
+
+
+def _supervisor(owner: TokenOwnerDep) -> TokenOwner:
+    if owner.user.user_type is not UserType.ADMIN:
+        raise PermissionDenied("this needs a supervisor's session token")
+    return owner
+
+
+Agent = Annotated[TokenOwner, Depends(_agent)]
+Supervisor = Annotated[TokenOwner, Depends(_supervisor)]
+
+
+class StrictIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class StatusIn(StrictIn):
+    status: Literal["online", "busy", "break", "offline"]
+
+
+class TransferIn(StrictIn):
+    id_op: int | None = Field(default=None, ge=1, le=MAX_ID)
+    id_group: int | None = Field(default=None, ge=1, le=MAX_ID)
+
+
+class ClickToCallIn(StrictIn):
+    to: str = Field(min_length=1, max_length=32, examples=["33618220000"])
+    ticket_id: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+# operators
+
+
+@router.put("/me/status", tags=["operator"], summary="Set my status")
+async def set_my_status(body: StatusIn, me: Agent, container: ContainerDep) -> dict[str, str]:
+    await container.routing.set_presence(
+        me.user.account_id, me.user.user_id, Presence(body.status), "operator"
+    )
+    return {"status": body.status}
+
+
+@router.get("/me/state", tags=["operator"], summary="My status and my current call")
+async def my_state(me: Agent, container: ContainerDep) -> dict[str, Any]:
+    snapshot = await container.routing.snapshot(me.user.account_id)
+    mine = next((o for o in snapshot["operators"] if o["id_op"] == me.user.user_id), None)
+    calls = [
+        c
+        for c in snapshot["calls"]
+        if c["id_op"] == me.user.user_id or me.user.user_id in c["ringing"]
+    ]
+    return {"operator": mine, "calls": calls}
+
+
+def _call_action(name: str) -> Any:
+    async def act(id_call: CallId, me: Agent, container: ContainerDep) -> dict[str, Any]:
+        method = getattr(container.routing, name)
+        await method(me.user.account_id, me.user.user_id, id_call)
+        return {"id_call": id_call, "done": name}
+
+    act.__name__ = f"{name}_call"
+    return act
+
+
+for _action in ("answer", "decline", "hang_up", "hold", "unhold"):
+    router.add_api_route(
+        f"/me/calls/{{id_call}}/{_action.replace('_', '')}",
+        _call_action(_action),
+        methods=["POST"],
+        tags=["operator"],
+        summary=f"{_action.replace('_', ' ').capitalize()} a call",
+    )
+
+
+@router.post("/me/calls/{id_call}/transfer", tags=["operator"], summary="Blind transfer")
+async def transfer_call(
+    id_call: CallId, body: TransferIn, me: Agent, container: ContainerDep
+) -> dict[str, Any]:
+    if (body.id_op is None) == (body.id_group is None):
+        raise InvalidInput("give exactly one of id_op or id_group")
+    await container.routing.transfer(
+        me.user.account_id,
+        me.user.user_id,
+        id_call,
+        to_operator=body.id_op,
+        to_group=body.id_group,
+    )
+    return {"id_call": id_call, "done": "transfer"}
+
+
+@router.post("/me/calls", tags=["operator"], status_code=201, summary="Click-to-call")
+async def click_to_call(body: ClickToCallIn, me: Agent, container: ContainerDep) -> dict[str, Any]:
+    account = await container.directory.account(me.user.account_id)
+    caller_id = str(account.settings.get("caller_id", ""))
+    call_id = await container.routing.click_to_call(
+        me.user.account_id, me.user.user_id, body.to, caller_id, body.ticket_id
+    )
+    return {"id_call": call_id, "ticket_id": body.ticket_id}
+
+
+@router.get("/me/calls", tags=["operator"], summary="My recent calls, or missed calls")
+async def my_calls(
+    me: Agent,
+    container: ContainerDep,
+    kind: Annotated[Literal["recent", "missed"], Query()] = "recent",
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> dict[str, Any]:
+    until = datetime.now(UTC)
+    since = until - timedelta(days=7)
+    account_id, operator_id = me.user.account_id, me.user.user_id
+    if kind == "recent":
+        found = await container.call_records.records(
+            account_id, since=since, until=until, id_op=operator_id, limit=limit
+        )
+    else:
+        operator = await container.directory.operator(account_id, operator_id)
+        groups = {m.group_id for m in operator.memberships}
+        candidates = await container.call_records.records(
+            account_id, since=since, until=until, direction="in", limit=1000
+        )
+        found = [
+            r
+            for r in candidates
+            if r.outcome in (Outcome.MISSED, Outcome.ABANDONED)
+            and (r.id_group in groups or operator_id in r.operators_offered)
+        ][:limit]
+    return {"items": [r.to_json() for r in found]}
+
+
+# supervisors
+
+
+@router.get("/supervision/live", tags=["supervisor"], summary="Live operators, calls, queues")
+async def live(me: Supervisor, container: ContainerDep) -> dict[str, Any]:
+    return await container.routing.snapshot(me.user.account_id)
+
+
+@router.put(
+    "/supervision/operators/{id_op}/status",
+    tags=["supervisor"],
+    summary="Force an operator's status",
+)
+async def force_status(
+    id_op: OperatorId, body: StatusIn, me: Supervisor, container: ContainerDep
+) -> dict[str, Any]:
+    await container.directory.operator(me.user.account_id, id_op)  # 404 if not this account's
+    await container.routing.set_presence(
+        me.user.account_id, id_op, Presence(body.status), "supervisor"
+    )
+    return {"id_op": id_op, "status": body.status}
+
+
+# the account
+
+
+def _window(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
+    until = until or datetime.now(UTC)
+    since = since or until.replace(hour=0, minute=0, second=0, microsecond=0)
+    if since.tzinfo is None or until.tzinfo is None:
+        since, until = (
+            since.replace(tzinfo=since.tzinfo or UTC),
+            until.replace(tzinfo=until.tzinfo or UTC),
+        )
+    return since, until
+
+
+@router.get("/call-records", tags=["call records"], summary="Call records, as JSON or CSV")
+async def call_records(
+    request: Request,
+    account: AccountDep,
+    container: ContainerDep,
+    since: Annotated[datetime | None, Query()] = None,
+    until: Annotated[datetime | None, Query()] = None,
+    id_group: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    id_op: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    outcome: Annotated[Outcome | None, Query()] = None,
+    direction: Annotated[Literal["in", "out"] | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    format: Annotated[Literal["json", "csv"] | None, Query()] = None,
+) -> Response:
+    start, end = _window(since, until)
+    found = await container.call_records.records(
+        account.id,
+        since=start,
+        until=end,
+        id_group=id_group,
+        id_op=id_op,
+        outcome=outcome,
+        direction=direction,
+        limit=limit,
+        offset=offset,
+    )
+    wants_csv = format == "csv" or (
+        format is None and "text/csv" in request.headers.get("accept", "")
+    )
+    if wants_csv:
+        return Response(
+            records_to_csv(found),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="call-records.csv"'},
+        )
+    from fastapi.responses import JSONResponse
+
+    return JSONResponse({"items": [r.to_json() for r in found], "limit": limit, "offset": offset})
+
+
+@router.get("/figures", tags=["call records"], summary="Per-group figures and the total")
+async def figures(
+    account: AccountDep,
+    container: ContainerDep,
+    since: Annotated[datetime | None, Query()] = None,
+    until: Annotated[datetime | None, Query()] = None,
+    service_level: Annotated[float, Query(gt=0, le=3600)] = 20,
+) -> dict[str, Any]:
+    start, end = _window(since, until)
+    rows = await container.call_records.figures(
+        account.id, since=start, until=end, service_level_seconds=service_level
+    )
+    return {"service_level_seconds": service_level, "groups": [r.to_json() for r in rows]}
