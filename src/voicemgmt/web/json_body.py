@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
+from starlette.types import Message, Receive
 
 from voicemgmt.domain.errors import InvalidInput, InvalidJson
 
@@ -57,6 +58,32 @@ def parse_json(raw: bytes) -> Any:
         raise InvalidJson(f"the body is not valid JSON: {exc}") from exc
 
 
+class UnsupportedBody(HTTPException):
+    def __init__(self, message: str) -> None:
+        super().__init__(415, message)
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+def _replay(body: bytes) -> Receive:
+    """A ``receive`` that hands over a body already read."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
+
+
 class InvalidJsonBody(HTTPException):
     """``InvalidJson`` in the shape FastAPI lets through its body reading unchanged."""
 
@@ -81,6 +108,17 @@ class StrictJsonRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def strict_handler(request: Request) -> Response:
+            if request.method in ("POST", "PUT", "PATCH") and not _is_json(
+                request.headers.get("content-type", "")
+            ):
+                body = await request.body()
+                if body.strip():
+                    # Only JSON: a cross-site form cannot send it without a CORS preflight.
+                    raise UnsupportedBody(
+                        "send the body as JSON, with the header Content-Type: application/json"
+                    )
+                request = StrictJsonRequest(request.scope, _replay(body))
+                return await handler(request)
             return await handler(StrictJsonRequest(request.scope, request.receive))
 
         return strict_handler
