@@ -447,7 +447,12 @@ def test_creating_a_number_normalises_it_to_e164_digits(
         json={"e164": "+33 1 70 20 02 10", "id_group": acme.id_group, "label": "Sales line"},
     )
     created = ok(answer, 201)
-    assert created == {"e164": FREE_NUMBER, "id_group": acme.id_group, "label": "Sales line"}
+    assert created == {
+        "e164": FREE_NUMBER,
+        "id_group": acme.id_group,
+        "label": "Sales line",
+        "ivr": None,
+    }
     assert answer.headers["Location"] == f"{API}/numbers/{FREE_NUMBER}"
     assert ok(client.get(answer.headers["Location"], auth=acme.auth)) == created
 
@@ -480,7 +485,12 @@ def test_patching_a_number_reroutes_and_relabels_it(
     sales = ok(client.post(f"{API}/groups", auth=acme.auth, json={"name": "Sales"}), 201)
     path = f"{API}/numbers/{acme.number}"
     patched = ok(client.patch(path, auth=acme.auth, json={"id_group": sales["id_group"]}))
-    assert patched == {"e164": acme.number, "id_group": sales["id_group"], "label": "Hotline"}
+    assert patched == {
+        "e164": acme.number,
+        "id_group": sales["id_group"],
+        "label": "Hotline",
+        "ivr": None,
+    }
     relabelled = ok(client.patch(path, auth=acme.auth, json={"label": "Night line"}))
     assert relabelled == {**patched, "label": "Night line"}
     assert ok(client.get(path, auth=acme.auth)) == relabelled
@@ -674,7 +684,7 @@ def test_a_number_of_another_account_cannot_be_created_again(
         answer = client.post(f"{API}/numbers", auth=globex.auth, json=body)
     expect_error(answer, 409, "number_already_exists")
     kept = ok(client.get(f"{API}/numbers/{acme.number}", auth=acme.auth))
-    assert kept == {"e164": acme.number, "id_group": acme.id_group, "label": "Hotline"}
+    assert kept == {"e164": acme.number, "id_group": acme.id_group, "label": "Hotline", "ivr": None}
 
 
 def test_emails_are_unique_per_account_not_across_accounts(
@@ -818,7 +828,7 @@ def test_a_body_sent_as_another_media_type_is_refused(
             content=b'{"name": "Sales"}',
             headers={"Content-Type": content_type},
         )
-    expect_error(answer, 400, "validation_failed")
+    expect_error(answer, 415, "unsupported_media_type")
 
 
 class Bad(NamedTuple):

@@ -480,3 +480,73 @@ def test_call_record_queries_are_checked(calls_server: LiveServer, acme: SeededA
     assert csv.status_code == 200
     assert csv.headers["content-type"].startswith("text/csv")
     assert csv.text.splitlines()[0].startswith("id_call,")
+
+
+# IVR scripts on numbers
+
+
+def _menu_to(group_id: int) -> dict[str, Any]:
+    return {
+        "start": "m",
+        "steps": {"m": {"type": "menu", "options": {"1": {"group": group_id}}}},
+    }
+
+
+@pytest.mark.parametrize(
+    ("ivr", "fragment"),
+    [
+        ({"start": "x", "steps": {}}, "step"),
+        ({"start": "m", "steps": {"m": {"type": "dance"}}}, "type"),
+        ({"start": "m", "steps": {"m": {"type": "play", "prompt": {"text": "x"}}}}, "next"),
+    ],
+    ids=["no steps", "unknown type", "missing next"],
+)
+def test_a_bad_ivr_is_refused(
+    calls_server: LiveServer, acme: SeededAccount, ivr: dict[str, Any], fragment: str
+) -> None:
+    with calls_server.client() as client:
+        answer = client.patch(f"/api/v1/numbers/{acme.number}", auth=acme.auth, json={"ivr": ivr})
+        kept = client.get(f"/api/v1/numbers/{acme.number}", auth=acme.auth).json()
+    assert answer.status_code == 400
+    assert fragment in answer.json()["err_msg"] + json.dumps(answer.json().get("details", {}))
+    assert kept["ivr"] is None
+
+
+def test_an_ivr_cannot_send_callers_to_another_accounts_group(
+    calls_server: LiveServer, acme: SeededAccount, globex: SeededAccount
+) -> None:
+    with calls_server.client() as client:
+        answer = client.patch(
+            f"/api/v1/numbers/{acme.number}",
+            auth=acme.auth,
+            json={"ivr": _menu_to(globex.id_group)},
+        )
+    assert (answer.status_code, answer.json()["details"]["field"]) == (400, "ivr")
+
+
+def test_a_group_an_ivr_sends_callers_to_cannot_be_deleted(
+    calls_server: LiveServer, acme: SeededAccount
+) -> None:
+    with calls_server.client() as client:
+        sales = client.post("/api/v1/groups", auth=acme.auth, json={"name": "Sales"}).json()
+        client.patch(
+            f"/api/v1/numbers/{acme.number}",
+            auth=acme.auth,
+            json={"ivr": _menu_to(sales["id_group"])},
+        )
+        refused = client.delete(f"/api/v1/groups/{sales['id_group']}", auth=acme.auth)
+        client.patch(f"/api/v1/numbers/{acme.number}", auth=acme.auth, json={"ivr": None})
+        allowed = client.delete(f"/api/v1/groups/{sales['id_group']}", auth=acme.auth)
+    assert (refused.status_code, refused.json()["err_code"]) == (409, "group_in_use")
+    assert allowed.status_code == 204
+
+
+def test_a_form_encoded_body_is_415(calls_server: LiveServer, acme: SeededAccount) -> None:
+    with calls_server.client() as client:
+        answer = client.post(
+            "/api/v1/sim/calls",
+            auth=acme.auth,
+            content=b"from=33612345678&to=33170200200",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+    assert (answer.status_code, answer.json()["err_code"]) == (415, "unsupported_media_type")
