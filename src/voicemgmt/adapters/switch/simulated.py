@@ -340,11 +340,12 @@ class SimulatedSwitch:
     def _play(self, call: _Call, interruptible: bool) -> None:
         self._stop_prompt(call)
         token = call.prompt = next(self._prompt_tokens)
+        reports = self._started()
 
         def finished() -> None:
             async def deliver() -> None:
                 call.prompt = None
-                await self._started().prompt_finished(call.id)
+                await reports.prompt_finished(call.id)
 
             self._enqueue(call, _Report("prompt_finished", deliver, lambda: call.prompt == token))
 
