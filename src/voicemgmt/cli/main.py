@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from voicemgmt.bootstrap import Container, build
+from voicemgmt.cli.sim import sim_app
 from voicemgmt.config import Settings, load_settings
 from voicemgmt.domain.directory import Account, Membership
 from voicemgmt.domain.errors import VoiceManagementError
@@ -46,6 +47,7 @@ for sub, name in (
     (db_app, "db"),
 ):
     app.add_typer(sub, name=name)
+app.add_typer(sim_app, name="sim")
 
 DatabaseOpt = Annotated[
     str | None,
