@@ -34,6 +34,8 @@ typecheck: $(VENV)/.test-deps
 
 bench: $(VENV)/.test-deps
 	$(PY) bench/token_api.py
+	$(PY) bench/acd.py
+	$(PY) bench/acd_end_to_end.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
