@@ -550,3 +550,19 @@ def test_a_form_encoded_body_is_415(calls_server: LiveServer, acme: SeededAccoun
             headers={"Content-Type": "application/x-www-form-urlencoded"},
         )
     assert (answer.status_code, answer.json()["err_code"]) == (415, "unsupported_media_type")
+
+
+def test_the_supervisor_sees_the_queues(
+    calls_server: LiveServer, acme: SeededAccount, operator: OperatorFactory
+) -> None:
+    ana = operator(acme, acme.id_agent)
+    ana.status("break")
+    supervisor = token_for(calls_server, acme, id_admin=acme.id_admin)
+    place_call(calls_server, acme)
+    place_call(calls_server, acme)
+    time.sleep(1.1)
+    with calls_server.client() as client:
+        live = client.get("/api/v1/supervision/live", headers=bearer(supervisor)).json()
+    (queue,) = [q for q in live["queues"] if q["id_group"] == acme.id_group]
+    assert (queue["waiting"], queue["longest_wait"] >= 1) == (2, True)
+    assert queue["operators"] == {"offline": 1, "online": 0, "busy": 0, "break": 1}

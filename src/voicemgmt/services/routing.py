@@ -18,6 +18,7 @@ import contextlib
 import logging
 import secrets
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,7 +29,7 @@ from voicemgmt.domain.ivr import IvrScript, parse_ivr
 from voicemgmt.domain.phone import normalize_e164
 from voicemgmt.domain.routing import events as ev
 from voicemgmt.domain.routing.core import RoutingCore, Step
-from voicemgmt.domain.routing.model import Call, GroupPolicy, Presence, Side
+from voicemgmt.domain.routing.model import Call, CallState, GroupPolicy, Presence, Side
 from voicemgmt.services.call_records import CallRecordStore, record_json
 from voicemgmt.services.events import EventBus
 from voicemgmt.services.ports import Clock, UnitOfWorkFactory
@@ -176,7 +177,12 @@ class RoutingService:
                 for o in sorted(core.operators.values(), key=lambda o: o.id)
             ]
             calls = [_live_call(c, now) for c in core.calls.values()]
-        return {"operators": operators, "calls": sorted(calls, key=lambda c: c["started_at"])}
+            queues = [_queue(core, group_id, now) for group_id in sorted(core.groups)]
+        return {
+            "operators": operators,
+            "queues": queues,
+            "calls": sorted(calls, key=lambda c: c["started_at"]),
+        }
 
     async def refresh(self, account_id: int) -> None:
         """The directory changed: bring a running core's groups and operators up to date."""
@@ -364,6 +370,28 @@ def _event_json(event: ev.RoutingEvent) -> dict[str, Any]:
     if isinstance(event, ev.CallEnded):
         return {"record": record_json(event.record)}
     return event.data()
+
+
+def _queue(core: RoutingCore, group_id: int, now: float) -> dict[str, Any]:
+    """One group at a glance: calls waiting (queued or ringing) and its operators' statuses."""
+    waits = [
+        now - call.queued_at
+        for call in core.calls.values()
+        if call.group_id == group_id
+        and call.queued_at is not None
+        and call.state in (CallState.QUEUED, CallState.RINGING)
+    ]
+    statuses = Counter(
+        operator.shown_status.value
+        for operator in core.operators.values()
+        if group_id in operator.groups
+    )
+    return {
+        "id_group": group_id,
+        "waiting": len(waits),
+        "longest_wait": int(max(waits)) if waits else 0,
+        "operators": {s.value: statuses.get(s.value, 0) for s in Presence},
+    }
 
 
 def _live_call(call: Call, now: float) -> dict[str, Any]:
