@@ -566,3 +566,15 @@ def test_the_supervisor_sees_the_queues(
     (queue,) = [q for q in live["queues"] if q["id_group"] == acme.id_group]
     assert (queue["waiting"], queue["longest_wait"] >= 1) == (2, True)
     assert queue["operators"] == {"offline": 1, "online": 0, "busy": 0, "break": 1}
+
+
+def test_calls_in_progress_get_a_record_when_the_server_stops(
+    tmp_path: Path, seeded: tuple[SeededAccount, SeededAccount], settings: Settings
+) -> None:
+    acme = seeded[0]
+    with live_server(settings) as server:
+        call_id = place_call(server, acme)
+        time.sleep(0.2)
+    with live_server(settings) as server:
+        record = record_of(server, acme, call_id)
+    assert (record["outcome"], record["disconnect_reason"]) == ("failed", "platform_shutdown")

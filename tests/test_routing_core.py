@@ -593,3 +593,18 @@ def test_going_offline_while_ones_own_click_to_call_rings_keeps_the_call(desk: D
     assert desk.commands_of(ev.DialCustomer) == [
         ev.DialCustomer("o1", "33618220000", "33170200200")
     ]
+
+
+def test_the_platform_can_end_a_call_itself(desk: Desk) -> None:
+    desk.operator(7)
+    desk.call("c1")
+    desk.call("c2")
+    desk.take(desk.core.answer(desk.now, 7, "c1"))
+    desk.take(desk.core.abort(desk.now, "c1", "platform_shutdown"))
+    desk.take(desk.core.abort(desk.now, "c2", "platform_shutdown"))
+    assert (desk.record("c1").outcome, desk.record("c2").outcome) == (
+        Outcome.ANSWERED,
+        Outcome.FAILED,
+    )
+    assert desk.record("c2").ended_by is Side.SYSTEM
+    assert not desk.core.calls

@@ -78,10 +78,23 @@ class RoutingService:
         await self._switch.start(self)
 
     async def close(self) -> None:
+        """Stop routing. Calls still up are ended ``failed`` (or answered), with their record:
+        no call is left without one."""
         self._closed = True
         for desk in self._desks.values():
             if desk.timer is not None:
                 desk.timer.cancel()
+            async with desk.lock:
+                for call_id in sorted(desk.core.calls):
+                    step = desk.core.abort(self._now(), call_id, "platform_shutdown")
+                    try:
+                        commands = await self._deliver(desk, step)
+                    except Exception:
+                        log.exception("could not record call %s at shutdown", call_id)
+                        continue
+                    for command in commands:
+                        with contextlib.suppress(Exception):
+                            await self._switch.execute(desk.account_id, command)
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):

@@ -250,6 +250,15 @@ class RoutingCore:
             self._end(now, call, outcome, side, reason)
         return self._flush()
 
+    def abort(self, now: float, call_id: str, reason: str) -> Step:
+        """The platform ends the call itself (shutting down, say): failed unless answered."""
+        call = self._call(call_id)
+        freed = self._stop_ringing(now, call, keep=None, reason="ended")
+        outcome = Outcome.ANSWERED if call.answered_at is not None else Outcome.FAILED
+        self._end(now, call, outcome, Side.SYSTEM, reason)
+        self._dispatch(now, freed)
+        return self._flush()
+
     def hold(self, now: float, operator_id: int, call_id: str) -> Step:
         call = self._connected_to(call_id, operator_id, CallState.CONNECTED)
         call.state = CallState.HELD
