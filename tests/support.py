@@ -47,11 +47,6 @@ def make_settings(data_dir: Path, database_url: str = "", **overrides: Any) -> S
     return Settings(**values)
 
 
-# The helpers' earlier name; pytest must not collect it as a test.
-test_settings = make_settings
-test_settings.__test__ = False  # type: ignore[attr-defined]
-
-
 def run_on(settings: Settings, job: Callable[[Container], Awaitable[T]]) -> T:
     """Run ``job`` against a fresh container on the same database, then close it."""
 

@@ -22,8 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import SeededAccount, free_port, run_on, seed_account
-from tests.support import test_settings as make_settings
+from tests.support import SeededAccount, free_port, make_settings, run_on, seed_account
 from voicemgmt.bootstrap import Container
 from voicemgmt.config import Settings
 from voicemgmt.domain.directory import Account, Group, Membership, Number, Operator, Supervisor
