@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from voicemgmt.domain.errors import InvalidInput, NoSuchCall, NotFound
+from voicemgmt.domain.errors import InvalidInput, NoSuchCall
 from voicemgmt.domain.ivr import IvrScript, parse_ivr
 from voicemgmt.domain.phone import normalize_e164
 from voicemgmt.domain.routing import events as ev
@@ -367,12 +367,6 @@ class RoutingService:
 
     def _now_dt(self) -> datetime:
         return self._clock.now()
-
-    def account_of(self, call_id: str) -> int:
-        account_id = self._call_accounts.get(call_id)
-        if account_id is None:
-            raise NotFound(f"no live call {call_id}")
-        return account_id
 
 
 def _iso(epoch: float) -> str:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from voicemgmt.domain.directory import UserType
@@ -189,14 +190,14 @@ async def force_status(
 
 
 def _window(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
+    """From ``since`` (default: today 00:00 UTC) to ``until`` (default: now); naive is UTC."""
     until = until or datetime.now(UTC)
     since = since or until.replace(hour=0, minute=0, second=0, microsecond=0)
-    if since.tzinfo is None or until.tzinfo is None:
-        since, until = (
-            since.replace(tzinfo=since.tzinfo or UTC),
-            until.replace(tzinfo=until.tzinfo or UTC),
-        )
-    return since, until
+    return _utc(since), _utc(until)
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 @router.get("/call-records", tags=["call records"], summary="Call records, as JSON or CSV")
@@ -235,8 +236,6 @@ async def call_records(
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": 'attachment; filename="call-records.csv"'},
         )
-    from fastapi.responses import JSONResponse
-
     return JSONResponse({"items": [r.to_json() for r in found], "limit": limit, "offset": offset})
 
 

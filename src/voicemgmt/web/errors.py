@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from voicemgmt.domain import errors
+from voicemgmt.web.json_body import InvalidJsonBody
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +101,6 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    from voicemgmt.web.json_body import InvalidJsonBody
-
     if isinstance(exc, InvalidJsonBody):
         return error_response(400, "invalid_json", str(exc.detail))
     code = _HTTP_CODES.get(exc.status_code, "http_error")

@@ -263,7 +263,7 @@ class RoutingCore:
         call = self._connected_to(call_id, operator_id, CallState.CONNECTED)
         call.state = CallState.HELD
         call.hold_started = now
-        self._pause_talk(now, call)
+        self._stop_talk(now, call)
         self._event(ev.CallHeld(call_id, operator_id))
         self._command(ev.Hold(call_id))
         return self._flush()
@@ -297,7 +297,7 @@ class RoutingCore:
                 raise InvalidCallAction(f"operator {to_operator} is not available")
         if to_group is not None:
             self._policy(to_group)
-        self._close_talk(now, call)
+        self._stop_talk(now, call)
         self._release(now, self._operator(operator_id), answered=True, group=call.group_id)
         call.operator_id = None
         self._event(ev.CallTransferred(call_id, operator_id, to_operator, to_group))
@@ -603,7 +603,7 @@ class RoutingCore:
         if call.hold_started is not None:
             call.hold_seconds += now - call.hold_started
             call.hold_started = None
-        self._close_talk(now, call)
+        self._stop_talk(now, call)
         for kind in ("max_wait", "ivr", "tier"):
             self._cancel_timer(kind, call.id, 0)
         answered_by = call.operator_id
@@ -638,12 +638,10 @@ class RoutingCore:
 
     # helpers -----------------------------------------------------------------------------
 
-    def _pause_talk(self, now: float, call: Call) -> None:
+    def _stop_talk(self, now: float, call: Call) -> None:
         if call.talk_started is not None:
             call.talk_seconds += now - call.talk_started
             call.talk_started = None
-
-    _close_talk = _pause_talk
 
     def _connected_to(self, call_id: str, operator_id: int, *states: CallState) -> Call:
         call = self._call(call_id)
