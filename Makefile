@@ -1,5 +1,7 @@
 # The two commands of the README: `make run` and `make test`. Both install what they need.
 VENV ?= .venv
+# make run: a simulated call every DEMO_CALLS seconds while the demo operator is available (0: none)
+DEMO_CALLS ?= 15
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
@@ -20,7 +22,7 @@ $(VENV)/.test-deps: pyproject.toml scripts/install-test-system-deps.sh | $(PY)
 
 run: $(VENV)/.run-deps
 	$(BIN)/voicemgmt demo
-	$(BIN)/voicemgmt serve
+	$(BIN)/voicemgmt serve --demo-calls $(DEMO_CALLS)
 
 test: $(VENV)/.test-deps lint typecheck
 	$(BIN)/pytest
@@ -36,6 +38,8 @@ bench: $(VENV)/.test-deps
 	$(PY) bench/token_api.py
 	$(PY) bench/acd.py
 	$(PY) bench/acd_end_to_end.py
+	$(PY) bench/banner_latency.py
+	$(PY) bench/crm_latency.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

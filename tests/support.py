@@ -8,7 +8,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,9 +42,39 @@ def make_settings(data_dir: Path, database_url: str = "", **overrides: Any) -> S
         "argon2_parallelism": 1,
         "secret_key": "test-secret-key-of-at-least-32-characters",
         "log_level": "warning",
+        # PostgreSQL allows 100 connections in all; several suites may share it.
+        "database_pool_size": 10,
     }
     values.update(overrides)
     return Settings(**values)
+
+
+def run_async(main: Callable[[], Awaitable[T]]) -> T:
+    """``asyncio.run(main())``, in a thread of its own when this one already runs a loop
+    (the sync Playwright API keeps one running in the test's thread)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(_awaited(main))
+    results: list[T] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            results.append(asyncio.run(_awaited(main)))
+        except BaseException as exc:  # handed back to the caller's thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+    return results[0]
+
+
+async def _awaited(main: Callable[[], Awaitable[T]]) -> T:
+    return await main()
 
 
 def run_on(settings: Settings, job: Callable[[Container], Awaitable[T]]) -> T:
@@ -58,7 +88,7 @@ def run_on(settings: Settings, job: Callable[[Container], Awaitable[T]]) -> T:
         finally:
             await container.close()
 
-    return asyncio.run(main())
+    return run_async(main)
 
 
 def free_port() -> int:
@@ -75,15 +105,33 @@ class LiveServer:
         self.settings = settings
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
+        self.container = build(settings)
         config = uvicorn.Config(
-            create_app(build(settings)),
+            create_app(self.container),
             host="127.0.0.1",
             port=self.port,
             log_level="warning",
             lifespan="on",
         )
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        async def serve() -> None:
+            self._loop = asyncio.get_running_loop()
+            await self._server.serve()
+
+        asyncio.run(serve())
+
+    def call_soon(
+        self, job: Callable[[Container], Coroutine[Any, Any, T]], timeout: float = 10
+    ) -> T:
+        """Run ``job`` on the running server's own event loop and container (for tests that
+        must act as a part of the platform, e.g. publish an event of a future data source)."""
+        assert self._loop is not None, "the server is not running"
+        future = asyncio.run_coroutine_threadsafe(job(self.container), self._loop)
+        return future.result(timeout)
 
     def start(self) -> None:
         self._thread.start()
@@ -194,7 +242,7 @@ def postgres_database() -> Iterator[str]:
             await connection.close()
 
     try:
-        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+        run_async(lambda: admin(f'CREATE DATABASE "{name}"'))
     except (OSError, asyncpg.PostgresError) as exc:
         message = f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL}: {exc}"
         if IN_CI:
@@ -204,4 +252,4 @@ def postgres_database() -> Iterator[str]:
     try:
         yield f"{base}/{name}"
     finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        run_async(lambda: admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -531,10 +531,10 @@ def test_the_account_shows_its_settings(client: httpx.Client, acme: SeededAccoun
 def test_patching_the_account_changes_name_and_settings(
     client: httpx.Client, acme: SeededAccount
 ) -> None:
-    body = {"name": "Acme Corporation", "settings": {"locale": "fr", "screen_pop": True}}
+    body = {"name": "Acme Corporation", "settings": {"locale": "fr", "screen_pop": "answer"}}
     patched = ok(client.patch(f"{API}/account", auth=acme.auth, json=body))
     assert patched["name"] == "Acme Corporation"
-    assert patched["settings"] == {"locale": "fr", "screen_pop": True}
+    assert patched["settings"] == {"locale": "fr", "screen_pop": "answer"}
     assert ok(client.get(f"{API}/account", auth=acme.auth)) == patched
 
 

@@ -194,6 +194,7 @@ def test_the_operator_sees_the_call_arrive_on_the_event_stream(
             "e164_in": acme.number,
             "wait": 0,
             "variables": {},
+            "display": {"caller_id_num": "+33 6 12 34 56 78", "e164_in": "+33 1 70 20 02 00"},
         }
         ana.act(call_id, "answer")
         assert next_event(ws, "call.answered")["data"]["id_op"] == acme.id_agent

@@ -192,7 +192,13 @@ def test_the_issue_commands_create_and_list_the_directory_as_json(
             "--password", "acme-api-password", "--json", *db, env=env,
         )
     )  # fmt: skip
-    assert account == {"login": "acme", "name": "Acme Ltd", "crm_url": None, "allowed_origins": []}
+    assert account == {
+        "login": "acme",
+        "name": "Acme Ltd",
+        "crm_url": None,
+        "allowed_origins": [],
+        "screen_pop": "presentation",
+    }
 
     support = ok_json(
         voicemgmt(
@@ -513,6 +519,29 @@ def test_account_set_refuses_an_origin_that_is_not_http(on_sqlite: Seeded) -> No
     assert directory_state(on_sqlite.settings) == before
 
 
+def test_account_set_chooses_when_the_screen_pop_opens(on_sqlite: Seeded) -> None:
+    result = voicemgmt(
+        "account", "set", "--account", "acme", "--screen-pop", "answer",
+        "--json", "--database", on_sqlite.url, env=on_sqlite.env,
+    )  # fmt: skip
+
+    assert ok_json(result)["screen_pop"] == "answer"
+    assert directory_state(on_sqlite.settings)[0][0].settings == {"screen_pop": "answer"}
+
+
+def test_account_set_refuses_an_unknown_screen_pop(on_sqlite: Seeded) -> None:
+    before = directory_state(on_sqlite.settings)
+
+    result = voicemgmt(
+        "account", "set", "--account", "acme", "--screen-pop", "always",
+        "--database", on_sqlite.url, env=on_sqlite.env,
+    )  # fmt: skip
+
+    assert_one_line_error(result)
+    assert "screen_pop" in result.stderr
+    assert directory_state(on_sqlite.settings) == before
+
+
 # demo
 
 
@@ -544,6 +573,13 @@ def test_demo_json_gives_the_credentials_a_script_needs(demo_run: DemoRun) -> No
     assert isinstance(credentials["id_agent"], int)
     assert isinstance(credentials["id_admin"], int)
     assert credentials["created"] is True
+
+
+def test_demo_gives_a_banner_url_logged_in_as_the_demo_operator(demo_run: DemoRun) -> None:
+    url = demo_run.credentials["banner_url"]
+    assert url.startswith("http://127.0.0.1:8000/operateurs/index.htm?token_session=vm_")
+    again = voicemgmt("demo", "--json", "--database", demo_run.url, env=demo_run.env)
+    assert ok_json(again)["banner_url"] == url  # the same session while it lives
 
 
 def test_demo_credentials_file_is_readable_by_its_owner_only(demo_run: DemoRun) -> None:

@@ -29,6 +29,7 @@ from voicemgmt.services.directory import DirectoryService
 from voicemgmt.services.events import EventBus, Retention
 from voicemgmt.services.ports import UnitOfWork
 from voicemgmt.services.routing import RoutingService
+from voicemgmt.services.sessions import SessionService
 from voicemgmt.services.switch import Switch
 from voicemgmt.services.tokens import TokenService
 
@@ -46,6 +47,7 @@ class Container:
     switch: Switch
     call_records: CallRecordService
     routing: RoutingService
+    sessions: SessionService
 
     def unit_of_work(self) -> UnitOfWork:
         return SqlUnitOfWork(self.engine)
@@ -102,28 +104,35 @@ def build(settings: Settings) -> Container:
         )
     )
     records = SqlCallRecords(engine)
+    tokens = TokenService(
+        unit_of_work,
+        clock,
+        secret_key(settings),
+        ttl=timedelta(seconds=settings.token_ttl_seconds),
+        slide_granularity=timedelta(seconds=settings.token_slide_granularity_seconds),
+    )
+    routing = RoutingService(unit_of_work, bus, records, switch, clock)
+
+    def throttle() -> LoginThrottle:
+        return LoginThrottle(
+            settings.auth_failures_per_client_login, settings.auth_failures_per_client
+        )
+
     return Container(
         settings=settings,
         engine=engine,
         directory=DirectoryService(unit_of_work, hasher, clock),
-        tokens=TokenService(
-            unit_of_work,
-            clock,
-            secret_key(settings),
-            ttl=timedelta(seconds=settings.token_ttl_seconds),
-            slide_granularity=timedelta(seconds=settings.token_slide_granularity_seconds),
-        ),
+        tokens=tokens,
         bus=bus,
         switch=switch,
         call_records=CallRecordService(records),
-        routing=RoutingService(unit_of_work, bus, records, switch, clock),
+        routing=routing,
+        sessions=SessionService(unit_of_work, tokens, hasher, throttle(), bus, routing, clock),
         authenticator=ApiAuthenticator(
             unit_of_work,
             hasher,
             clock,
             VerifiedCredentialCache(timedelta(seconds=settings.credential_cache_seconds)),
-            LoginThrottle(
-                settings.auth_failures_per_client_login, settings.auth_failures_per_client
-            ),
+            throttle(),
         ),
     )

@@ -20,7 +20,7 @@ from rich.table import Table
 from voicemgmt.bootstrap import Container, build
 from voicemgmt.cli.sim import sim_app
 from voicemgmt.config import Settings, load_settings
-from voicemgmt.domain.directory import Account, Membership
+from voicemgmt.domain.directory import Account, Membership, screen_pop_mode
 from voicemgmt.domain.errors import VoiceManagementError
 
 T = TypeVar("T")
@@ -147,11 +147,20 @@ def _parse_groups(values: list[str]) -> list[Membership]:
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind (VM_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (VM_PORT).")] = None,
+    demo_calls: Annotated[
+        float,
+        typer.Option(
+            help="Every this many seconds, a simulated call to the demo number while one of "
+            "its operators is available (0: none).",
+            min=0,
+        ),
+    ] = 0,
     database: DatabaseOpt = None,
 ) -> None:
     """Run the HTTP server (migrating the database first)."""
     import uvicorn
 
+    from voicemgmt.cli.demo_calls import serve_with_demo_calls
     from voicemgmt.web.app import create_app
 
     settings = _settings(database, host=host, port=port)
@@ -161,6 +170,9 @@ def serve(
 
     run_with(database, migrate_first)
     app_ = create_app(build(settings))
+    if demo_calls > 0:
+        serve_with_demo_calls(app_, settings, every=demo_calls)
+        return
     uvicorn.run(app_, host=settings.host, port=settings.port, log_level=settings.log_level)
 
 
@@ -187,6 +199,7 @@ def _account_row(account: Account) -> dict[str, Any]:
         "name": account.name,
         "crm_url": account.crm_url,
         "allowed_origins": list(account.allowed_origins),
+        "screen_pop": screen_pop_mode(account),
     }
 
 
@@ -228,18 +241,24 @@ def account_set(
     ] = None,
     name: Annotated[str | None, typer.Option(help="Company name.")] = None,
     password: Annotated[str | None, typer.Option(help="New API password.")] = None,
+    screen_pop: Annotated[
+        str | None,
+        typer.Option(help="When the banner opens the CRM URL: presentation, answer or off."),
+    ] = None,
     database: DatabaseOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Change an account's CRM URL, allowed origins, name or API password."""
+    """Change an account's CRM URL, allowed origins, screen-pop, name or API password."""
 
     async def job(c: Container) -> Account:
         found = await _account(c, account)
+        settings = None if screen_pop is None else {**found.settings, "screen_pop": screen_pop}
         return await c.directory.update_account(
             found.id,
             name=name,
             crm_url=crm_url,
             allowed_origins=allowed_origin,
+            settings=settings,
             password=password,
         )
 
@@ -438,21 +457,25 @@ def demo(database: DatabaseOpt = None, as_json: JsonOpt = False) -> None:
     """Seed the demo account once, and print how to use it."""
     from pathlib import Path
 
-    from voicemgmt.services.demo import credentials_path, seed_demo
+    from voicemgmt.services.demo import credentials_path, demo_token, seed_demo
 
     settings = _settings(database)
     path = credentials_path(Path(settings.data_dir), settings.database_url)
 
-    async def job(c: Container) -> Any:
-        return await seed_demo(c.directory, path)
+    base = f"http://{settings.host}:{settings.port}"
 
-    creds = run_with(database, job)
+    async def job(c: Container) -> Any:
+        credentials = await seed_demo(c.directory, path, base)
+        return credentials, await demo_token(c, credentials)
+
+    creds, token = run_with(database, job)
+    banner = f"{base}/operateurs/index.htm?token_session={token}"
+    example = f"{base}/example/index.htm?token_session={token}"
     if as_json:
         from dataclasses import asdict
 
-        print(json.dumps(asdict(creds)))
+        print(json.dumps({**asdict(creds), "banner_url": banner, "example_url": example}))
         return
-    base = f"http://{settings.host}:{settings.port}"
     state = "created" if creds.created else "already there"
     print(
         f"""
@@ -462,7 +485,11 @@ Demo account ({state}):
   supervisor  id_admin {creds.id_admin}  {creds.supervisor_email} / {creds.supervisor_password}
   group       id_group {creds.id_group}  number {creds.number}
 
-Open:
+Open (logged in as the demo operator, {creds.operator_email}):
+  the example CRM, with the banner and cnx.js (set yourself Available; calls arrive)
+              {example}
+  the operator banner alone
+              {banner}
   API docs    {base}/docs
 Get an operator's SSO token (guide §1.1):
   curl -X POST -u "{creds.api_login}:{creds.api_password}" -H "Content-Type: application/json" \\

@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from voicemgmt.domain.errors import InvalidInput
+from voicemgmt.domain.phone import normalize_e164
 
 
 class UserType(StrEnum):
@@ -183,6 +184,35 @@ def check_settings(settings: object, what: str = "settings") -> dict[str, Any]:
     if size > MAX_SETTINGS_BYTES:
         raise InvalidInput(f"{what} must be at most {MAX_SETTINGS_BYTES} bytes of JSON", field=what)
     return dict(settings)
+
+
+SCREEN_POP_MODES = ("presentation", "answer", "off")
+
+
+def screen_pop_mode(account: Account) -> str:
+    """When the banner opens the CRM's customer file (SPEC §3): as the call is presented
+    (the default), once the operator answers, or never."""
+    mode = account.settings.get("screen_pop", SCREEN_POP_MODES[0])
+    return mode if mode in SCREEN_POP_MODES else SCREEN_POP_MODES[0]
+
+
+def check_account_settings(settings: object) -> dict[str, Any]:
+    """An account's settings: bounded JSON, and the keys the product reads checked."""
+    checked = check_settings(settings)
+    if checked.get("caller_id") is not None:
+        # The number click-to-call presents to the customers it calls.
+        if not isinstance(checked["caller_id"], str):
+            raise InvalidInput(
+                "settings.caller_id must be E.164 digits", field="settings.caller_id"
+            )
+        checked["caller_id"] = normalize_e164(checked["caller_id"])
+    mode = checked.get("screen_pop", SCREEN_POP_MODES[0])
+    if mode not in SCREEN_POP_MODES:
+        raise InvalidInput(
+            f"settings.screen_pop must be one of {', '.join(SCREEN_POP_MODES)}",
+            field="settings.screen_pop",
+        )
+    return checked
 
 
 def check_memberships(raw: object) -> tuple[Membership, ...]:

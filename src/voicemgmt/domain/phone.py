@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import phonenumbers
 
@@ -34,3 +35,21 @@ def normalize_e164(raw: str) -> str:
     if not phonenumbers.is_valid_number(parsed):
         raise InvalidPhoneNumber(message, value=raw[:32])
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)[1:]
+
+
+@lru_cache(maxsize=4096)
+def display_number(value: str) -> str:
+    """How people read a number: '33612345678' → '+33 6 12 34 56 78'.
+
+    A caller id that is not a valid number (withheld, a name, garbage from a carrier) is
+    returned as it came: it is shown as text, never interpreted.
+    """
+    if not value or not value.isdigit() or len(value) > 15:
+        return value
+    try:
+        parsed = phonenumbers.parse("+" + value, None)
+    except phonenumbers.NumberParseException:
+        return value
+    if not phonenumbers.is_valid_number(parsed):
+        return value
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)

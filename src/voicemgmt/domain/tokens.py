@@ -34,6 +34,11 @@ def token_digest(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
 
 
+def token_fingerprint(token: str) -> str:
+    """Names a token in a public event without revealing it (a digest of its digest)."""
+    return hashlib.sha256(token_digest(token)).hexdigest()[:32]
+
+
 def looks_like_token(candidate: str) -> bool:
     """Cheap shape check before any lookup (bounds what a hostile path segment can cost)."""
     return (

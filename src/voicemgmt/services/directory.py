@@ -20,6 +20,7 @@ from voicemgmt.domain.directory import (
     Operator,
     Supervisor,
     UserType,
+    check_account_settings,
     check_email,
     check_login,
     check_memberships,
@@ -140,7 +141,7 @@ class DirectoryService:
                 dict.fromkeys(normalize_origin(o) for o in allowed_origins)
             )
         if settings is not None:
-            changes["settings"] = check_settings(settings)
+            changes["settings"] = check_account_settings(settings)
         if password is not None:
             changes["password_hash"] = await self._hasher.hash(check_password(password))
         async with self._uow() as uow:
@@ -333,7 +334,7 @@ class DirectoryService:
         self, account_id: int, *, name: str, settings: dict[str, Any] | None = None
     ) -> Group:
         name = check_name(name)
-        checked = check_settings(settings if settings is not None else {})
+        checked = _group_settings(settings if settings is not None else {})
         async with self._uow() as uow:
             if await uow.directory.group_by_name(account_id, name) is not None:
                 raise DuplicateGroupName(f"a group named {name!r} exists already")
@@ -355,7 +356,7 @@ class DirectoryService:
         if name is not None:
             changes["name"] = check_name(name)
         if settings is not None:
-            changes["settings"] = check_settings(settings)
+            changes["settings"] = _group_settings(settings)
         async with self._uow() as uow:
             group = await uow.directory.group(account_id, group_id)
             if group is None:
@@ -493,3 +494,12 @@ def _label(label: object) -> str:
     if not isinstance(label, str) or len(label) > 200 or has_control_characters(label):
         raise InvalidInput("label must be at most 200 printable characters", field="label")
     return label.strip()
+
+
+def _group_settings(settings: object) -> dict[str, Any]:
+    """A group's settings; its own CRM URL (screen-pop, SPEC §3) is checked like the
+    account's."""
+    checked = check_settings(settings)
+    if "crm_url" in checked and checked["crm_url"] is not None:
+        checked["crm_url"] = normalize_crm_url(checked["crm_url"])
+    return checked

@@ -26,10 +26,17 @@ from typing import Any
 
 from voicemgmt.domain.errors import InvalidInput, NoSuchCall
 from voicemgmt.domain.ivr import IvrScript, parse_ivr
-from voicemgmt.domain.phone import normalize_e164
+from voicemgmt.domain.phone import display_number, normalize_e164
 from voicemgmt.domain.routing import events as ev
 from voicemgmt.domain.routing.core import RoutingCore, Step
-from voicemgmt.domain.routing.model import Call, CallState, GroupPolicy, Presence, Side
+from voicemgmt.domain.routing.model import (
+    Call,
+    CallState,
+    GroupPolicy,
+    OperatorState,
+    Presence,
+    Side,
+)
 from voicemgmt.services.call_records import CallRecordStore, record_json
 from voicemgmt.services.events import EventBus
 from voicemgmt.services.ports import Clock, UnitOfWorkFactory
@@ -52,6 +59,8 @@ class _Desk:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     timer: asyncio.TimerHandle | None = None
     ivrs: dict[str, IvrScript] = field(default_factory=dict)  # number → script
+    # operator → (status shown, since when): "time in status" as a banner shows it
+    shown_since: dict[int, tuple[str, float]] = field(default_factory=dict)
 
 
 class RoutingService:
@@ -107,6 +116,7 @@ class RoutingService:
     async def set_presence(
         self, account_id: int, operator_id: int, presence: Presence, reason: str
     ) -> None:
+        await self._desk(account_id)  # built from the statuses stored before this change
         await self._records.set_presence(account_id, operator_id, presence.value, self._now_dt())
         await self._apply(
             account_id, lambda core, now: core.set_presence(now, operator_id, presence, reason)
@@ -171,27 +181,22 @@ class RoutingService:
         return call_id
 
     async def snapshot(self, account_id: int) -> dict[str, Any]:
-        """Live operators, calls and queues: what a page shows when it (re)connects."""
+        """Live operators, calls and queues: what a page shows when it (re)connects.
+
+        ``seq`` is the account's stream position at that instant (taken under the account's
+        lock, so no routing event falls between): a page applies the events after it.
+        """
         desk = await self._desk(account_id)
         now = self._now()
         async with desk.lock:
             core = desk.core
-            operators = [
-                {
-                    "id_op": o.id,
-                    "status": o.shown_status.value,
-                    "presence": o.presence.value,
-                    "activity": o.activity.value,
-                    "since": _iso(o.presence_since),
-                    "id_call": o.call_id,
-                    "calls_taken": o.calls_taken,
-                    "groups": o.groups,
-                }
-                for o in sorted(core.operators.values(), key=lambda o: o.id)
-            ]
+            operators = [_live_operator(desk, o) for o in sorted(core.operators.values(), key=_id)]
             calls = [_live_call(c, now) for c in core.calls.values()]
             queues = [_queue(core, group_id, now) for group_id in sorted(core.groups)]
+            seq = await self._bus.last_seq(account_id)
         return {
+            "seq": seq,
+            "now": _iso(now),
             "operators": operators,
             "queues": queues,
             "calls": sorted(calls, key=lambda c: c["started_at"]),
@@ -286,6 +291,11 @@ class RoutingService:
             await self._records.add_many(desk.account_id, ended)
             for record in ended:
                 self._call_accounts.pop(record.id_call, None)
+        for event in step.events:
+            if isinstance(event, ev.OperatorStatusChanged):
+                shown = desk.shown_since.get(event.id_op)
+                if shown is None or shown[0] != event.status.value:
+                    desk.shown_since[event.id_op] = (event.status.value, self._now())
         if step.events:
             await self._bus.publish_many(
                 desk.account_id, [(e.kind, _event_json(e)) for e in step.events], self._now_dt()
@@ -373,10 +383,45 @@ def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
 
 
+_NUMBER_FIELDS = ("caller_id_num", "e164_in", "e164_out")
+
+
 def _event_json(event: ev.RoutingEvent) -> dict[str, Any]:
     if isinstance(event, ev.CallEnded):
         return {"record": record_json(event.record)}
-    return event.data()
+    data = event.data()
+    if isinstance(event, ev.CallOffered | ev.OutboundStarted):
+        data["display"] = _display(data)
+    return data
+
+
+def _display(data: dict[str, Any]) -> dict[str, str]:
+    """The numbers of an event as people read them (a banner shows both forms)."""
+    return {name: display_number(data[name]) for name in _NUMBER_FIELDS if name in data}
+
+
+def _id(operator: OperatorState) -> int:
+    return operator.id
+
+
+def _live_operator(desk: _Desk, operator: OperatorState) -> dict[str, Any]:
+    status = operator.shown_status.value
+    shown = desk.shown_since.get(operator.id)
+    since = shown[1] if shown is not None and shown[0] == status else operator.presence_since
+    return {
+        "id_op": operator.id,
+        "status": status,
+        "presence": operator.presence.value,
+        "activity": operator.activity.value,
+        "since": _iso(operator.presence_since),
+        "status_since": _iso(since),
+        "wrap_up_until": (
+            _iso(operator.wrap_up_until) if operator.wrap_up_until is not None else None
+        ),
+        "id_call": operator.call_id,
+        "calls_taken": operator.calls_taken,
+        "groups": operator.groups,
+    }
 
 
 def _queue(core: RoutingCore, group_id: int, now: float) -> dict[str, Any]:
@@ -412,7 +457,14 @@ def _live_call(call: Call, now: float) -> dict[str, Any]:
         "id_op": call.operator_id,
         "ringing": sorted(call.ringing),
         "started_at": _iso(call.created_at),
-        "wait": int(now - call.queued_at) if call.queued_at is not None else None,
+        # waiting so far, or what it waited before it was answered
+        "wait": int(now - call.queued_at) if call.queued_at is not None else int(call.wait_seconds),
         "variables": dict(call.variables),
         "ticket_id": call.ticket_id,
+        "display": {
+            "caller_id_num": display_number(call.caller),
+            "e164": display_number(call.called),
+        },
+        "answered_at": _iso(call.answered_at) if call.answered_at is not None else None,
+        "held": call.state is CallState.HELD,
     }

@@ -161,30 +161,40 @@ class TokenService:
         self._granularity = slide_granularity
 
     async def issue(self, account: Account, request: TokenRequest) -> IssuedToken:
-        now = self._clock.now()
         async with self._uow() as uow:
             user = await self._find_user(uow, account, request)
-            if request.keep:
-                live = await uow.tokens.latest_live(user, now)
-                if live is not None:
-                    token = derive_token(self._secret, live.seed)
-                    # Tokens minted under an earlier secret key cannot be re-derived; mint anew.
-                    if secrets.compare_digest(token_digest(token), live.digest):
-                        expires_at = now + self._ttl
-                        await uow.tokens.set_expiry(live.id, expires_at)
-                        await uow.commit()
-                        return IssuedToken(token, user, expires_at, kept=True)
-            seed = secrets.token_bytes(SEED_BYTES)
-            token = derive_token(self._secret, seed)
-            stored = await uow.tokens.add(
-                user,
-                digest=token_digest(token),
-                seed=seed,
-                ip=request.ip,
-                now=now,
-                expires_at=now + self._ttl,
-            )
-            await uow.commit()
+            return await self._issue(uow, user, ip=request.ip, keep=request.keep)
+
+    async def issue_to(self, user: UserRef, *, ip: str | None = None) -> IssuedToken:
+        """A new token for someone already identified (a password login)."""
+        async with self._uow() as uow:
+            return await self._issue(uow, user, ip=ip, keep=False)
+
+    async def _issue(
+        self, uow: UnitOfWork, user: UserRef, *, ip: str | None, keep: bool
+    ) -> IssuedToken:
+        now = self._clock.now()
+        if keep:
+            live = await uow.tokens.latest_live(user, now)
+            if live is not None:
+                token = derive_token(self._secret, live.seed)
+                # Tokens minted under an earlier secret key cannot be re-derived; mint anew.
+                if secrets.compare_digest(token_digest(token), live.digest):
+                    expires_at = now + self._ttl
+                    await uow.tokens.set_expiry(live.id, expires_at)
+                    await uow.commit()
+                    return IssuedToken(token, user, expires_at, kept=True)
+        seed = secrets.token_bytes(SEED_BYTES)
+        token = derive_token(self._secret, seed)
+        stored = await uow.tokens.add(
+            user,
+            digest=token_digest(token),
+            seed=seed,
+            ip=ip,
+            now=now,
+            expires_at=now + self._ttl,
+        )
+        await uow.commit()
         return IssuedToken(token, user, stored.expires_at, kept=False)
 
     async def _find_user(self, uow: UnitOfWork, account: Account, request: TokenRequest) -> UserRef:
@@ -218,6 +228,19 @@ class TokenService:
             await uow.tokens.revoke(stored.id)
             await uow.commit()
         return stored.user
+
+    async def revoke_own(self, token: str) -> UserRef:
+        """Invalidate ``token`` at its holder's request (a page's logout button)."""
+        now = self._clock.now()
+        async with self._uow() as uow:
+            stored = await self._live(uow, token, now)
+            await uow.tokens.revoke(stored.id)
+            await uow.commit()
+        return stored.user
+
+    async def has_live_token(self, user: UserRef) -> bool:
+        async with self._uow() as uow:
+            return await uow.tokens.latest_live(user, self._clock.now()) is not None
 
     async def purge_expired(self) -> int:
         """Forget tokens that expired more than a day ago (kept that long for support)."""

@@ -9,12 +9,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from voicemgmt import __version__
 from voicemgmt.bootstrap import Container
-from voicemgmt.web import admin_api, calls_api, events_ws, sim_api, token_api
+from voicemgmt.web import admin_api, calls_api, events_ws, pages, sim_api, token_api
 from voicemgmt.web.body_limit import BodyLimitMiddleware
 from voicemgmt.web.errors import error_body, install_error_handlers
+from voicemgmt.web.security_headers import SecurityHeadersMiddleware
 
 log = logging.getLogger(__name__)
 
@@ -68,13 +70,19 @@ def create_app(container: Container) -> FastAPI:
         },
     )
     app.state.container = container
+    app.state.any_account_origins = pages.AnyAccountOrigins()
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=container.settings.max_body_bytes)
+    app.add_middleware(SecurityHeadersMiddleware)
     app.include_router(token_api.router)
+    app.include_router(token_api.sessions_router)
     app.include_router(admin_api.router)
     app.include_router(calls_api.router)
     app.include_router(sim_api.router)
     app.include_router(events_ws.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
+    app.mount("/example", StaticFiles(directory=pages.STATIC_DIR / "example"), name="example")
 
     @app.get("/healthz", tags=["health"], summary="Liveness: answers while the server runs")
     async def healthz() -> dict[str, str]:

@@ -16,9 +16,16 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from voicemgmt.domain.directory import UserType
+from voicemgmt.domain import directory as dir_model
+from voicemgmt.domain.directory import (
+    Group,
+    Operator,
+    UserType,
+    screen_pop_mode,
+)
 from voicemgmt.domain.errors import InvalidInput, PermissionDenied
-from voicemgmt.domain.routing.model import Outcome, Presence
+from voicemgmt.domain.phone import display_number
+from voicemgmt.domain.routing.model import GroupPolicy, Outcome, Presence
 from voicemgmt.services.call_records import records_to_csv
 from voicemgmt.services.tokens import TokenOwner
 from voicemgmt.web.dependencies import AccountDep, ContainerDep, TokenOwnerDep
@@ -29,6 +36,7 @@ router = APIRouter(prefix="/api/v1", route_class=StrictJsonRoute)
 CallId = Annotated[str, Path(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.-]+$")]
 OperatorId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 MAX_ID = 2**31 - 1
+MAX_LISTED = 1000
 
 
 def _agent(owner: TokenOwnerDep) -> TokenOwner:
@@ -85,7 +93,73 @@ async def my_state(me: Agent, container: ContainerDep) -> dict[str, Any]:
         for c in snapshot["calls"]
         if c["id_op"] == me.user.user_id or me.user.user_id in c["ringing"]
     ]
-    return {"operator": mine, "calls": calls}
+    return {"operator": mine, "calls": calls, "seq": snapshot["seq"], "now": snapshot["now"]}
+
+
+@router.get(
+    "/me/directory",
+    tags=["operator", "supervisor"],
+    summary="Names a page shows: groups, numbers and their labels, colleagues and their status",
+)
+async def my_directory(me: TokenOwnerDep, container: ContainerDep) -> dict[str, Any]:
+    account_id = me.user.account_id
+    directory = container.directory
+    account = await directory.account(account_id)
+    if me.user.user_type is UserType.AGENT:
+        person: Operator | dir_model.Supervisor = await directory.operator(
+            account_id, me.user.user_id
+        )
+    else:
+        person = await directory.supervisor(account_id, me.user.user_id)
+    groups = await directory.groups(account_id, limit=MAX_LISTED)
+    numbers = await directory.numbers(account_id, limit=MAX_LISTED)
+    operators = await directory.operators(account_id, limit=MAX_LISTED)
+    live = await container.routing.snapshot(account_id)
+    status = {o["id_op"]: o["status"] for o in live["operators"]}
+    return {
+        "me": {
+            "user_type": me.user.user_type.value,
+            "id": person.id,
+            "name": person.name,
+            "email": person.email,
+        },
+        "account": {
+            "id": account.id,
+            "name": account.name,
+            "crm_url": account.crm_url,
+            "screen_pop": screen_pop_mode(account),
+            "allowed_origins": list(account.allowed_origins),
+        },
+        "groups": [
+            {
+                "id_group": g.id,
+                "name": g.name,
+                "wrap_up": _wrap_up(g),
+                "crm_url": g.settings.get("crm_url"),
+            }
+            for g in groups
+        ],
+        "numbers": [
+            {
+                "e164": n.e164,
+                "label": n.label,
+                "id_group": n.group_id,
+                "display": display_number(n.e164),
+            }
+            for n in numbers
+        ],
+        "operators": [
+            {"id_op": o.id, "name": o.name, "status": status.get(o.id, "offline")}
+            for o in operators
+        ],
+    }
+
+
+def _wrap_up(group: Group) -> float:
+    try:
+        return GroupPolicy.from_settings(group.id, group.settings).wrap_up
+    except (TypeError, ValueError):  # unusable settings route with the defaults
+        return GroupPolicy(group.id).wrap_up
 
 
 def _call_action(name: str) -> Any:
@@ -160,7 +234,15 @@ async def my_calls(
             if r.outcome in (Outcome.MISSED, Outcome.ABANDONED)
             and (r.id_group in groups or operator_id in r.operators_offered)
         ][:limit]
-    return {"items": [r.to_json() for r in found]}
+    return {"items": [_with_display(r.to_json()) for r in found]}
+
+
+def _with_display(record: dict[str, Any]) -> dict[str, Any]:
+    record["display"] = {
+        "caller_number": display_number(record["caller_number"]),
+        "service_number": display_number(record["service_number"]),
+    }
+    return record
 
 
 # supervisors

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 from asyncio import FIRST_COMPLETED
 from collections.abc import Mapping
 from typing import Any
@@ -21,12 +20,13 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from voicemgmt.domain.directory import UserRef, UserType
 from voicemgmt.domain.errors import InvalidInput, NoSuchToken
+from voicemgmt.domain.tokens import token_fingerprint
 from voicemgmt.services.events import Event, ResumeTooOld, SubscriberTooSlow, Subscription
+from voicemgmt.services.sessions import SESSION_REVOKED
 
 router = APIRouter()
 
 HEARTBEAT_SECONDS = 15.0
-SESSION_REVOKED = "session.revoked"
 
 _OPERATOR_KINDS = {
     "operator.status": ("id_op",),
@@ -38,11 +38,6 @@ _OPERATOR_KINDS = {
     "call.outbound": ("id_op",),
     "call.transferred": ("from_op", "to_op"),
 }
-
-
-def token_fingerprint(token: str) -> str:
-    """Names a token in a public event without revealing it (a digest of its digest)."""
-    return hashlib.sha256(hashlib.sha256(token.encode()).digest()).hexdigest()[:32]
 
 
 def visible(user: UserRef, kind: str, data: Mapping[str, Any]) -> bool:

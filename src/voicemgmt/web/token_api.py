@@ -1,20 +1,24 @@
-"""Guide §1: ``POST /vm/token``, ``DELETE /vm/token/<token>``; and who holds a token."""
+"""Guide §1: ``POST /vm/token``, ``DELETE /vm/token/<token>``; who holds a token; and the
+pages' own sessions: ``POST /vm/login`` (email and password: the banner's login form and
+``crm.login_credential``) and ``POST /vm/logout`` (a page's logout button, with its token)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from voicemgmt.domain.directory import Operator, Supervisor, UserRef, UserType
+from voicemgmt.domain.errors import InvalidSessionToken, NoSuchToken
 from voicemgmt.services.tokens import parse_owner_hint, parse_token_request
+from voicemgmt.web.auth import bearer_token, client_address
 from voicemgmt.web.dependencies import AccountDep, ContainerDep, TokenOwnerDep
-from voicemgmt.web.events_ws import SESSION_REVOKED, token_fingerprint
-from voicemgmt.web.json_body import json_body
+from voicemgmt.web.json_body import StrictJsonRoute, json_body
 
 router = APIRouter(prefix="/vm", tags=["SSO tokens (guide §1)"])
+sessions_router = APIRouter(prefix="/vm", tags=["sessions"], route_class=StrictJsonRoute)
 
 _TOKEN_BODY: dict[str, Any] = {
     "requestBody": {
@@ -111,14 +115,7 @@ async def delete_token(
     token: str, request: Request, account: AccountDep, container: ContainerDep
 ) -> dict[str, Any]:
     hint = parse_owner_hint(await json_body(request, required=False))
-    user = await container.tokens.revoke(account, token, hint)
-    # Pages bound to this token close at once (they compare the fingerprint, not the token).
-    await container.bus.publish(
-        account.id,
-        SESSION_REVOKED,
-        {"token": token_fingerprint(token), "user_type": user.user_type.value, **_ids(user)},
-        datetime.now(UTC),
-    )
+    user = await container.sessions.revoke(account, token, hint)
     return {"status": 200, "deleted": True, "user_type": user.user_type, **_ids(user)}
 
 
@@ -157,3 +154,41 @@ async def who_am_i(owner: TokenOwnerDep, container: ContainerDep) -> Me:
         expires_at=owner.expires_at,
         **_ids(user),
     )
+
+
+class LoginIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    login: str = Field(min_length=1, max_length=320, examples=["ana@example.com"])
+    password: str = Field(min_length=1, max_length=256)
+    user_type: Literal["agent", "admin"] = "agent"
+
+
+@sessions_router.post(
+    "/login",
+    response_model=TokenAnswer,
+    response_model_exclude_none=True,
+    summary="Log in with an operator's (or supervisor's) email and password",
+)
+async def log_in(body: LoginIn, request: Request, container: ContainerDep) -> TokenAnswer:
+    address = client_address(request)
+    issued = await container.sessions.log_in(
+        body.login, body.password, UserType(body.user_type), client=address, ip=address
+    )
+    return TokenAnswer(
+        token=issued.token,
+        expires_at=issued.expires_at,
+        user_type=issued.user.user_type,
+        kept=False,
+        **_ids(issued.user),
+    )
+
+
+@sessions_router.post("/logout", summary="End the session whose token is sent as Bearer")
+async def log_out(request: Request, container: ContainerDep) -> dict[str, Any]:
+    token = bearer_token(request)
+    try:
+        user = await container.sessions.log_out(token)
+    except NoSuchToken as exc:
+        raise InvalidSessionToken("the session token is unknown, expired or deleted") from exc
+    return {"status": 200, "deleted": True, "user_type": user.user_type, **_ids(user)}

@@ -159,6 +159,21 @@ class SqlDirectory:
         found: int | None = (await self._c.execute(query)).scalar_one_or_none()
         return found
 
+    async def people_with_password(
+        self, user_type: UserType, email: str, *, limit: int
+    ) -> list[tuple[UserRef, str]]:
+        table = operators if user_type is UserType.AGENT else supervisors
+        rows = await self._c.execute(
+            select(table.c.account_id, table.c.id, table.c.password_hash)
+            .where(
+                table.c.email_key == normalize_email(email),
+                table.c.password_hash.is_not(None),
+            )
+            .order_by(table.c.account_id)
+            .limit(limit)
+        )
+        return [(UserRef(r.account_id, user_type, r.id), r.password_hash) for r in rows]
+
     # operators
 
     async def _memberships(self, operator_ids: Sequence[int]) -> dict[int, list[Membership]]:

@@ -1,0 +1,137 @@
+"""The pages the product serves: the operator banner, ``cnx.js``, the example CRM, assets.
+
+- ``/operateurs/index.htm`` (guide §1.1) is static HTML; all it shows comes from the API and
+  the event stream, with the token of ``?token_session=``. Its answer carries a
+  Content-Security-Policy: scripts and styles from the product only, no inline code, and
+  ``frame-ancestors`` limited to the origins the token's account allows (the CRM pages that
+  may embed it), plus the product itself.
+- Without a valid token (the login form, or ``crm.login_credential`` to come), the account is
+  not known yet: ``frame-ancestors`` then lists the origins any account allows. Once logged
+  in, the page itself checks its embedder against its own account's origins.
+- ``/static/…`` holds the scripts, styles and sounds, served as files.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, RedirectResponse, Response
+
+from voicemgmt.bootstrap import Container
+from voicemgmt.domain.errors import NoSuchAccount, NoSuchToken
+from voicemgmt.web.dependencies import ContainerDep
+
+STATIC_DIR = Path(__file__).parent / "static"
+ANY_ACCOUNT_ORIGINS_SECONDS = 5.0
+HTML = "text/html; charset=utf-8"
+
+router = APIRouter(include_in_schema=False)
+
+
+def content_security_policy(frame_ancestors: list[str], *, frames: bool = False) -> str:
+    ancestors = " ".join(["'self'", *frame_ancestors])
+    return "; ".join(
+        (
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' data:",
+            "media-src 'self'",
+            "font-src 'self'",
+            "connect-src 'self'",
+            "frame-src 'self'" if frames else "frame-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            f"frame-ancestors {ancestors}",
+        )
+    )
+
+
+class AnyAccountOrigins:
+    """The union of every account's allowed origins, recomputed at most every few seconds."""
+
+    def __init__(self) -> None:
+        self._value: list[str] = []
+        self._at = -1e9
+
+    async def get(self, container: Container) -> list[str]:
+        if time.monotonic() - self._at > ANY_ACCOUNT_ORIGINS_SECONDS:
+            accounts = await container.directory.accounts()
+            self._value = sorted({o for a in accounts for o in a.allowed_origins})
+            self._at = time.monotonic()
+        return self._value
+
+
+async def _frame_ancestors(request: Request, container: Container) -> list[str]:
+    token = request.query_params.get("token_session", "")
+    if token:
+        try:
+            owner = await container.tokens.resolve(token)
+            account = await container.directory.account(owner.user.account_id)
+        except (NoSuchToken, NoSuchAccount):
+            pass
+        else:
+            return list(account.allowed_origins)
+    cache: AnyAccountOrigins = request.app.state.any_account_origins
+    return await cache.get(container)
+
+
+async def _page(request: Request, container: Container, name: str) -> Response:
+    response = FileResponse(STATIC_DIR / name, media_type=HTML)
+    response.headers["Content-Security-Policy"] = content_security_policy(
+        await _frame_ancestors(request, container)
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@router.get("/operateurs/index.htm")
+async def operator_banner(request: Request, container: ContainerDep) -> Response:
+    return await _page(request, container, "operateurs/index.html")
+
+
+@router.get("/example/index.htm")
+async def example_crm() -> Response:
+    """An example CRM page using ``cnx.js`` beside the banner (guide §4)."""
+    response = FileResponse(STATIC_DIR / "example/index.html", media_type=HTML)
+    response.headers["Content-Security-Policy"] = content_security_policy([], frames=True)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@router.get("/cnx.js")
+async def cnx_script() -> Response:
+    """The CRM-side SDK (guide §4), included by the CRM's pages from this server."""
+    return FileResponse(
+        STATIC_DIR / "cnx.js",
+        media_type="text/javascript; charset=utf-8",
+        headers={"Cache-Control": "no-cache", "Access-Control-Allow-Origin": "*"},
+    )
+
+
+@router.get("/cnx.d.ts")
+async def cnx_declarations() -> Response:
+    return FileResponse(
+        STATIC_DIR / "cnx.d.ts",
+        media_type="application/typescript; charset=utf-8",
+        headers={"Cache-Control": "no-cache", "Access-Control-Allow-Origin": "*"},
+    )
+
+
+@router.get("/example/")
+@router.get("/example")
+async def example_crm_index(request: Request) -> Response:
+    return RedirectResponse(_same_query("/example/index.htm", request))
+
+
+@router.get("/operateurs/")
+@router.get("/operateurs")
+async def operator_banner_index(request: Request) -> Response:
+    return RedirectResponse(_same_query("/operateurs/index.htm", request))
+
+
+def _same_query(path: str, request: Request) -> str:
+    query = request.url.query
+    return f"{path}?{query}" if query else path
