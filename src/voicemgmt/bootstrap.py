@@ -118,21 +118,25 @@ def build(settings: Settings) -> Container:
             settings.auth_failures_per_client_login, settings.auth_failures_per_client
         )
 
+    authenticator = ApiAuthenticator(
+        unit_of_work,
+        hasher,
+        clock,
+        VerifiedCredentialCache(timedelta(seconds=settings.credential_cache_seconds)),
+        throttle(),
+    )
+    directory = DirectoryService(unit_of_work, hasher, clock)
+    for listener in (routing, tokens, authenticator):
+        directory.on_change(listener.directory_changed)
     return Container(
         settings=settings,
         engine=engine,
-        directory=DirectoryService(unit_of_work, hasher, clock),
+        directory=directory,
         tokens=tokens,
         bus=bus,
         switch=switch,
         call_records=CallRecordService(records),
         routing=routing,
         sessions=SessionService(unit_of_work, tokens, hasher, throttle(), bus, routing, clock),
-        authenticator=ApiAuthenticator(
-            unit_of_work,
-            hasher,
-            clock,
-            VerifiedCredentialCache(timedelta(seconds=settings.credential_cache_seconds)),
-            throttle(),
-        ),
+        authenticator=authenticator,
     )

@@ -41,10 +41,15 @@ from limits.strategies import MovingWindowRateLimiter
 
 from voicemgmt.domain.directory import Account
 from voicemgmt.domain.errors import AuthenticationFailed, TooManyAttempts
+from voicemgmt.services.directory import DirectoryChange
 from voicemgmt.services.ports import Clock, PasswordHasher, UnitOfWorkFactory
 
 MAX_LOGIN_LENGTH = 64
 MAX_PASSWORD_LENGTH = 256
+# An account's row is read again after this long; a change made through this process (the
+# admin API) is seen at once, one made by another process (the CLI) within this delay.
+ACCOUNT_CACHE_SECONDS = 5.0
+MAX_CACHED_ACCOUNTS = 10_000
 
 
 @dataclass(slots=True)
@@ -136,6 +141,7 @@ class ApiAuthenticator:
         self._throttle = throttle
         self._argon2_slots = asyncio.Semaphore(max_concurrent_argon2)
         self._in_flight: dict[tuple[str, str, bytes], asyncio.Future[bool]] = {}
+        self._accounts: dict[str, tuple[Account, float]] = {}  # login → (row, until)
         # Verified against when the login is unknown, so that an unknown login costs the same
         # time as a wrong password and does not reveal which logins exist.
         self._decoy_hash: str | None = None
@@ -145,8 +151,7 @@ class ApiAuthenticator:
         now = self._clock.now()
         account = None
         if len(login) <= MAX_LOGIN_LENGTH and len(password) <= MAX_PASSWORD_LENGTH:
-            async with self._uow() as uow:
-                account = await uow.directory.account_by_login(login)
+            account = await self._account(login)
         if account is not None and self._cache.accepts(login, password, account.password_hash, now):
             return account
         if account is not None and await self._verify_once(login, password, account.password_hash):
@@ -157,6 +162,26 @@ class ApiAuthenticator:
                 await self._hasher.verify(await self._decoy(), password[:MAX_PASSWORD_LENGTH])
         self._throttle.record_failure(client, login)
         raise AuthenticationFailed("wrong API login or password")
+
+    async def _account(self, login: str) -> Account | None:
+        """The account of ``login``, read at most every few seconds (unknown logins always)."""
+        cached = self._accounts.get(login)
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
+        async with self._uow() as uow:
+            account = await uow.directory.account_by_login(login)
+        if account is None:
+            self._accounts.pop(login, None)
+            return None
+        if len(self._accounts) >= MAX_CACHED_ACCOUNTS:
+            self._accounts.clear()
+        self._accounts[login] = (account, time.monotonic() + ACCOUNT_CACHE_SECONDS)
+        return account
+
+    async def directory_changed(self, change: DirectoryChange) -> None:
+        """An account changed in this process (a new password, say): read it again."""
+        if change.kind == "account" and change.login is not None:
+            self._accounts.pop(change.login, None)
 
     async def _verify_once(self, login: str, password: str, stored_hash: str) -> bool:
         """One argon2 check per distinct (login, password, hash) at a time, shared by waiters."""

@@ -7,8 +7,9 @@ something is wrong, so a refused request leaves the store exactly as it was.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import replace
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
 
@@ -57,6 +58,8 @@ class Unchanged(Enum):
 UNCHANGED = Unchanged.UNCHANGED
 
 
+log = logging.getLogger(__name__)
+
 MAX_PAGE = 1000
 MAX_ORIGINS = 50
 
@@ -67,11 +70,38 @@ def _page(limit: int, offset: int) -> tuple[int, int]:
     return limit, offset
 
 
+@dataclass(frozen=True, slots=True)
+class DirectoryChange:
+    """What changed in an account's directory, for those who keep a copy of it (the routing
+    core, caches of accounts and sessions)."""
+
+    account_id: int
+    kind: str  # account, operator, supervisor, group, number
+    id: int | str | None = None
+    deleted: bool = False
+    login: str | None = None  # the account's API login, for kind "account"
+
+
+ChangeListener = Callable[[DirectoryChange], Awaitable[None]]
+
+
 class DirectoryService:
     def __init__(self, uow: UnitOfWorkFactory, hasher: PasswordHasher, clock: Clock) -> None:
         self._uow = uow
         self._hasher = hasher
         self._clock = clock
+        self._listeners: list[ChangeListener] = []
+
+    def on_change(self, listener: ChangeListener) -> None:
+        """Call ``listener`` after each change this service commits."""
+        self._listeners.append(listener)
+
+    async def _changed(self, change: DirectoryChange) -> None:
+        for listener in self._listeners:
+            try:
+                await listener(change)
+            except Exception:  # the change is committed; a stale copy heals itself later
+                log.exception("a directory listener failed on %s", change)
 
     async def _hash(self, password: str | None) -> str | None:
         return None if password is None else await self._hasher.hash(check_password(password))
@@ -93,9 +123,13 @@ class DirectoryService:
     async def delete_account(self, account_id: int) -> None:
         """Remove an account and everything in it: people, groups, numbers, tokens."""
         async with self._uow() as uow:
-            if not await uow.directory.delete_account(account_id):
+            account = await uow.directory.account(account_id)
+            if account is None or not await uow.directory.delete_account(account_id):
                 raise NoSuchAccount("no such account")
             await uow.commit()
+        await self._changed(
+            DirectoryChange(account_id, "account", deleted=True, login=account.login)
+        )
 
     async def accounts(self) -> list[Account]:
         async with self._uow() as uow:
@@ -151,6 +185,7 @@ class DirectoryService:
             account = replace(account, **changes)
             await uow.directory.save_account(account)
             await uow.commit()
+        await self._changed(DirectoryChange(account_id, "account", login=account.login))
         return account
 
     # operators
@@ -204,6 +239,7 @@ class DirectoryService:
                 now=self._clock.now(),
             )
             await uow.commit()
+        await self._changed(DirectoryChange(account_id, "operator", operator.id))
         return operator
 
     async def update_operator(
@@ -236,6 +272,7 @@ class DirectoryService:
             operator = replace(operator, **changes)
             await uow.directory.save_operator(operator)
             await uow.commit()
+        await self._changed(DirectoryChange(account_id, "operator", operator_id))
         return operator
 
     async def delete_operator(self, account_id: int, operator_id: int) -> None:
@@ -245,6 +282,7 @@ class DirectoryService:
                 raise NoSuchOperator(f"no operator {operator_id} in this account")
             await uow.tokens.revoke_user(account_id, UserType.AGENT, operator_id)
             await uow.commit()
+        await self._changed(DirectoryChange(account_id, "operator", operator_id, deleted=True))
 
     # supervisors
 
@@ -307,6 +345,7 @@ class DirectoryService:
             supervisor = replace(supervisor, **changes)
             await uow.directory.save_supervisor(supervisor)
             await uow.commit()
+        await self._changed(DirectoryChange(account_id, "supervisor", supervisor_id))
         return supervisor
 
     async def delete_supervisor(self, account_id: int, supervisor_id: int) -> None:
@@ -315,6 +354,7 @@ class DirectoryService:
                 raise NoSuchSupervisor(f"no supervisor {supervisor_id} in this account")
             await uow.tokens.revoke_user(account_id, UserType.ADMIN, supervisor_id)
             await uow.commit()
+        await self._changed(DirectoryChange(account_id, "supervisor", supervisor_id, deleted=True))
 
     # groups
 
@@ -342,6 +382,7 @@ class DirectoryService:
                 account_id, name=name, settings=checked, now=self._clock.now()
             )
             await uow.commit()
+        await self._changed(DirectoryChange(account_id, "group", group.id))
         return group
 
     async def update_group(
@@ -368,6 +409,7 @@ class DirectoryService:
             group = replace(group, **changes)
             await uow.directory.save_group(group)
             await uow.commit()
+        await self._changed(DirectoryChange(account_id, "group", group_id))
         return group
 
     async def delete_group(self, account_id: int, group_id: int) -> None:
@@ -390,6 +432,7 @@ class DirectoryService:
                 )
             await uow.directory.delete_group(account_id, group_id)
             await uow.commit()
+        await self._changed(DirectoryChange(account_id, "group", group_id, deleted=True))
 
     # numbers
 
@@ -433,6 +476,7 @@ class DirectoryService:
             number = Number(digits, account_id, group_id, label, ivr)
             await uow.directory.add_number(number, now=self._clock.now())
             await uow.commit()
+        await self._changed(DirectoryChange(account_id, "number", digits))
         return number
 
     async def update_number(
@@ -462,6 +506,7 @@ class DirectoryService:
                 number = replace(number, ivr=ivr)
             await uow.directory.save_number(number)
             await uow.commit()
+        await self._changed(DirectoryChange(account_id, "number", digits))
         return number
 
     async def delete_number(self, account_id: int, e164: str) -> None:
@@ -470,6 +515,7 @@ class DirectoryService:
             if not await uow.directory.delete_number(account_id, digits):
                 raise NoSuchNumber(f"no number {digits} in this account")
             await uow.commit()
+        await self._changed(DirectoryChange(account_id, "number", digits, deleted=True))
 
 
 async def _check_ivr(uow: UnitOfWork, account_id: int, raw: dict[str, Any]) -> None:

@@ -2,10 +2,10 @@
 
 It is the one place where the I/O-free core meets the world. For every input (an operator's
 action through the API, a report from the phone system, a timer) it takes the account's lock,
-feeds the core with the current time, then: stores the finished calls' records, publishes the
-events on the account's stream, re-arms the account's timer, and sends the switch its
-commands. Records are stored before events are published, so a client that sees
-``call.ended`` can read the record.
+feeds the core with the current time, posts the finished calls' records and the events to the
+account's outbox (``services/outbox.py``: records stored before events are published, in step
+order, in batches), re-arms the account's timer and lets go of the lock; once the outbox has
+delivered the step, it sends the switch its commands and returns.
 
 An account's core is built on first use from the directory (groups and their settings,
 operators and their memberships) and from each operator's last chosen status.
@@ -18,33 +18,42 @@ import contextlib
 import logging
 import secrets
 import time
-from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from voicemgmt.domain.errors import InvalidInput, NoSuchCall
+from voicemgmt.domain.directory import Number
+from voicemgmt.domain.errors import InvalidInput, NoSuchCall, NotFound
 from voicemgmt.domain.ivr import IvrScript, parse_ivr
-from voicemgmt.domain.phone import display_number, normalize_e164
+from voicemgmt.domain.phone import normalize_e164
 from voicemgmt.domain.routing import events as ev
 from voicemgmt.domain.routing.core import RoutingCore, Step
 from voicemgmt.domain.routing.model import (
-    Call,
-    CallState,
     GroupPolicy,
-    OperatorState,
     Presence,
     Side,
 )
-from voicemgmt.services.call_records import CallRecordStore, record_json
+from voicemgmt.services.call_records import CallRecordStore
+from voicemgmt.services.directory import DirectoryChange
 from voicemgmt.services.events import EventBus
+from voicemgmt.services.live_state import (
+    by_id,
+    event_json,
+    iso,
+    live_call,
+    live_operator,
+    queue_of,
+)
+from voicemgmt.services.outbox import AccountOutbox
 from voicemgmt.services.ports import Clock, UnitOfWorkFactory
 from voicemgmt.services.switch import Switch
 
 log = logging.getLogger(__name__)
 
 MAX_DIRECTORY = 100_000
+# A directory changed by another process (the CLI) reaches a running core within this long.
+DIRECTORY_MAX_AGE = 30.0
 
 
 def new_call_id() -> str:
@@ -56,9 +65,11 @@ def new_call_id() -> str:
 class _Desk:
     account_id: int
     core: RoutingCore
+    outbox: AccountOutbox
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     timer: asyncio.TimerHandle | None = None
     ivrs: dict[str, IvrScript] = field(default_factory=dict)  # number → script
+    loaded_at: float = field(default_factory=time.monotonic)
     # operator → (status shown, since when): "time in status" as a banner shows it
     shown_since: dict[int, tuple[str, float]] = field(default_factory=dict)
 
@@ -80,6 +91,7 @@ class RoutingService:
         self._desks: dict[int, _Desk] = {}
         self._loading = asyncio.Lock()
         self._call_accounts: dict[str, int] = {}
+        self._numbers: dict[str, tuple[Number, float]] = {}  # e164 → (number, cached at)
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
 
@@ -97,7 +109,8 @@ class RoutingService:
                 for call_id in sorted(desk.core.calls):
                     step = desk.core.abort(self._now(), call_id, "platform_shutdown")
                     try:
-                        commands = await self._deliver(desk, step)
+                        delivered, commands = self._deliver(desk, step)
+                        await delivered
                     except Exception:
                         log.exception("could not record call %s at shutdown", call_id)
                         continue
@@ -189,14 +202,18 @@ class RoutingService:
         desk = await self._desk(account_id)
         now = self._now()
         async with desk.lock:
+            await desk.outbox.drained()  # so that seq matches the state read below
             core = desk.core
-            operators = [_live_operator(desk, o) for o in sorted(core.operators.values(), key=_id)]
-            calls = [_live_call(c, now) for c in core.calls.values()]
-            queues = [_queue(core, group_id, now) for group_id in sorted(core.groups)]
+            operators = [
+                live_operator(o, desk.shown_since)
+                for o in sorted(core.operators.values(), key=by_id)
+            ]
+            calls = [live_call(c, now) for c in core.calls.values()]
+            queues = [queue_of(core, group_id, now) for group_id in sorted(core.groups)]
             seq = await self._bus.last_seq(account_id)
         return {
             "seq": seq,
-            "now": _iso(now),
+            "now": iso(now),
             "operators": operators,
             "queues": queues,
             "calls": sorted(calls, key=lambda c: c["started_at"]),
@@ -207,9 +224,11 @@ class RoutingService:
         desk = self._desks.get(account_id)
         if desk is None:
             return
-        groups, members, ivrs = await self._directory(account_id)
+        groups, members, ivrs, numbers = await self._directory(account_id)
         async with desk.lock:
             desk.ivrs = ivrs
+            desk.loaded_at = time.monotonic()
+            self._remember_numbers(account_id, numbers)
             for policy in groups:
                 desk.core.configure_group(policy)
             known = set(desk.core.operators)
@@ -218,13 +237,47 @@ class RoutingService:
             for gone in known - set(members):
                 step = desk.core.set_presence(self._now(), gone, Presence.OFFLINE, "deleted")
                 desk.core.configure_operator(gone, {})
-                await self._deliver(desk, step)
+                delivered, _commands = self._deliver(desk, step)
+                await delivered
+
+    async def directory_changed(self, change: DirectoryChange) -> None:
+        """A change committed in this process (``DirectoryService.on_change``)."""
+        if change.kind == "number" and isinstance(change.id, str):
+            self._numbers.pop(change.id, None)
+        if change.kind == "account" and change.deleted:
+            self._numbers = {
+                e164: entry
+                for e164, entry in self._numbers.items()
+                if entry[0].account_id != change.account_id
+            }
+        if change.kind in ("operator", "group", "number"):
+            await self.refresh(change.account_id)
+
+    async def number(self, e164: str) -> Number | None:
+        """The platform's number ``e164`` (any account's), from memory when recently seen."""
+        cached = self._numbers.get(e164)
+        if cached is not None and time.monotonic() - cached[1] < DIRECTORY_MAX_AGE:
+            return cached[0]
+        async with self._uow() as uow:
+            number = await uow.directory.number(e164)
+        if number is None:
+            self._numbers.pop(e164, None)
+        else:
+            self._numbers[e164] = (number, time.monotonic())
+        return number
+
+    def _remember_numbers(self, account_id: int, numbers: list[Number]) -> None:
+        now = time.monotonic()
+        for e164, (number, _at) in list(self._numbers.items()):
+            if number.account_id == account_id:
+                del self._numbers[e164]
+        for number in numbers:
+            self._numbers[number.e164] = (number, now)
 
     # what the phone system reports (SwitchReports) ----------------------------------------
 
     async def inbound_call(self, call_id: str, caller: str, called: str) -> None:
-        async with self._uow() as uow:
-            number = await uow.directory.number(called)
+        number = await self.number(called)
         if number is None:
             await self._switch.execute(0, ev.HangUp(call_id, "unknown_number"))
             return
@@ -275,33 +328,47 @@ class RoutingService:
 
     async def _apply(self, account_id: int, act: Callable[[RoutingCore, float], Step]) -> None:
         desk = await self._desk(account_id)
+        try:
+            await self._apply_on(desk, account_id, act)
+        except NotFound as exc:
+            if type(exc) is not NotFound:  # NoSuchCall and the like: a real answer
+                raise
+            # An operator or group the core does not know: changed elsewhere (the CLI)?
+            await self.refresh(account_id)
+            await self._apply_on(desk, account_id, act)
+
+    async def _apply_on(
+        self, desk: _Desk, account_id: int, act: Callable[[RoutingCore, float], Step]
+    ) -> None:
         async with desk.lock:
             step = act(desk.core, self._now())
-            commands = await self._deliver(desk, step)
+            delivered, commands = self._deliver(desk, step)
+        await delivered  # records stored, events published: then the switch, then the caller
         for command in commands:
             try:
                 await self._switch.execute(account_id, command)
             except Exception:  # the switch must not break routing; the call's timers still run
                 log.exception("the switch failed to %s", type(command).__name__)
 
-    async def _deliver(self, desk: _Desk, step: Step) -> list[ev.SwitchCommand]:
-        """Store records, publish events, re-arm the timer; return the commands to send."""
+    def _deliver(
+        self, desk: _Desk, step: Step
+    ) -> tuple[asyncio.Future[None], list[ev.SwitchCommand]]:
+        """Post the step's records and events to the account's outbox (in step order: the
+        caller holds the account's lock) and re-arm the timer; return what resolves once
+        they are delivered, and the commands to send."""
         ended = [e.record for e in step.events if isinstance(e, ev.CallEnded)]
-        if ended:
-            await self._records.add_many(desk.account_id, ended)
-            for record in ended:
-                self._call_accounts.pop(record.id_call, None)
+        for record in ended:
+            self._call_accounts.pop(record.id_call, None)
         for event in step.events:
             if isinstance(event, ev.OperatorStatusChanged):
                 shown = desk.shown_since.get(event.id_op)
                 if shown is None or shown[0] != event.status.value:
                     desk.shown_since[event.id_op] = (event.status.value, self._now())
-        if step.events:
-            await self._bus.publish_many(
-                desk.account_id, [(e.kind, _event_json(e)) for e in step.events], self._now_dt()
-            )
+        delivered = desk.outbox.post(
+            ended, [(e.kind, event_json(e)) for e in step.events], self._now_dt()
+        )
         self._arm(desk)
-        return step.commands
+        return delivered, step.commands
 
     def _arm(self, desk: _Desk) -> None:
         if desk.timer is not None:
@@ -315,9 +382,18 @@ class RoutingService:
         desk.timer = loop.call_later(delay, self._spawn_tick, desk.account_id)
 
     def _spawn_tick(self, account_id: int) -> None:
-        task = asyncio.get_running_loop().create_task(self._tick(account_id))
+        self._spawn(self._tick(account_id))
+
+    def _spawn(self, job: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(job)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _refresh_quietly(self, account_id: int) -> None:
+        try:
+            await self.refresh(account_id)
+        except Exception:  # the next use tries again
+            log.exception("reloading the directory of account %s failed", account_id)
 
     async def _tick(self, account_id: int) -> None:
         try:
@@ -328,18 +404,24 @@ class RoutingService:
     async def _desk(self, account_id: int) -> _Desk:
         desk = self._desks.get(account_id)
         if desk is not None:
+            if time.monotonic() - desk.loaded_at > DIRECTORY_MAX_AGE:
+                desk.loaded_at = time.monotonic()  # one refresh at a time
+                self._spawn(self._refresh_quietly(account_id))
             return desk
         async with self._loading:
             desk = self._desks.get(account_id)
             if desk is not None:
                 return desk
-            groups, members, ivrs = await self._directory(account_id)
+            groups, members, ivrs, numbers = await self._directory(account_id)
+            self._remember_numbers(account_id, numbers)
             core = RoutingCore()
             for policy in groups:
                 core.configure_group(policy)
             for operator_id, memberships in members.items():
                 core.configure_operator(operator_id, memberships)
-            desk = _Desk(account_id, core, ivrs=ivrs)
+            desk = _Desk(
+                account_id, core, AccountOutbox(account_id, self._records, self._bus), ivrs=ivrs
+            )
             restored = await self._records.presences(account_id)
             now = self._now()
             for operator_id, (presence, _since) in restored.items():
@@ -350,7 +432,7 @@ class RoutingService:
 
     async def _directory(
         self, account_id: int
-    ) -> tuple[list[GroupPolicy], dict[int, dict[int, int]], dict[str, IvrScript]]:
+    ) -> tuple[list[GroupPolicy], dict[int, dict[int, int]], dict[str, IvrScript], list[Number]]:
         async with self._uow() as uow:
             groups = await uow.directory.groups(account_id, limit=MAX_DIRECTORY, offset=0)
             operators = await uow.directory.operators(account_id, limit=MAX_DIRECTORY, offset=0)
@@ -370,101 +452,10 @@ class RoutingService:
                     ivrs[number.e164] = parse_ivr(number.ivr)
                 except InvalidInput as exc:
                     log.warning("number %s has an unusable IVR (%s)", number.e164, exc.message)
-        return policies, members, ivrs
+        return policies, members, ivrs, numbers
 
     def _now(self) -> float:
         return self._clock.now().timestamp()
 
     def _now_dt(self) -> datetime:
         return self._clock.now()
-
-
-def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
-
-
-_NUMBER_FIELDS = ("caller_id_num", "e164_in", "e164_out")
-
-
-def _event_json(event: ev.RoutingEvent) -> dict[str, Any]:
-    if isinstance(event, ev.CallEnded):
-        return {"record": record_json(event.record)}
-    data = event.data()
-    if isinstance(event, ev.CallOffered | ev.OutboundStarted):
-        data["display"] = _display(data)
-    return data
-
-
-def _display(data: dict[str, Any]) -> dict[str, str]:
-    """The numbers of an event as people read them (a banner shows both forms)."""
-    return {name: display_number(data[name]) for name in _NUMBER_FIELDS if name in data}
-
-
-def _id(operator: OperatorState) -> int:
-    return operator.id
-
-
-def _live_operator(desk: _Desk, operator: OperatorState) -> dict[str, Any]:
-    status = operator.shown_status.value
-    shown = desk.shown_since.get(operator.id)
-    since = shown[1] if shown is not None and shown[0] == status else operator.presence_since
-    return {
-        "id_op": operator.id,
-        "status": status,
-        "presence": operator.presence.value,
-        "activity": operator.activity.value,
-        "since": _iso(operator.presence_since),
-        "status_since": _iso(since),
-        "wrap_up_until": (
-            _iso(operator.wrap_up_until) if operator.wrap_up_until is not None else None
-        ),
-        "id_call": operator.call_id,
-        "calls_taken": operator.calls_taken,
-        "groups": operator.groups,
-    }
-
-
-def _queue(core: RoutingCore, group_id: int, now: float) -> dict[str, Any]:
-    """One group at a glance: calls waiting (queued or ringing) and its operators' statuses."""
-    waits = [
-        now - call.queued_at
-        for call in core.calls.values()
-        if call.group_id == group_id
-        and call.queued_at is not None
-        and call.state in (CallState.QUEUED, CallState.RINGING)
-    ]
-    statuses = Counter(
-        operator.shown_status.value
-        for operator in core.operators.values()
-        if group_id in operator.groups
-    )
-    return {
-        "id_group": group_id,
-        "waiting": len(waits),
-        "longest_wait": int(max(waits)) if waits else 0,
-        "operators": {s.value: statuses.get(s.value, 0) for s in Presence},
-    }
-
-
-def _live_call(call: Call, now: float) -> dict[str, Any]:
-    return {
-        "id_call": call.id,
-        "direction": call.direction,
-        "state": call.state.value,
-        "caller_id_num": call.caller,
-        "e164": call.called,
-        "id_group": call.group_id,
-        "id_op": call.operator_id,
-        "ringing": sorted(call.ringing),
-        "started_at": _iso(call.created_at),
-        # waiting so far, or what it waited before it was answered
-        "wait": int(now - call.queued_at) if call.queued_at is not None else int(call.wait_seconds),
-        "variables": dict(call.variables),
-        "ticket_id": call.ticket_id,
-        "display": {
-            "caller_id_num": display_number(call.caller),
-            "e164": display_number(call.called),
-        },
-        "answered_at": _iso(call.answered_at) if call.answered_at is not None else None,
-        "held": call.state is CallState.HELD,
-    }

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,6 +29,7 @@ from voicemgmt.domain.tokens import (
     looks_like_token,
     token_digest,
 )
+from voicemgmt.services.directory import DirectoryChange
 from voicemgmt.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
 
 MAX_ID = 2**31 - 1
@@ -145,6 +148,13 @@ def parse_owner_hint(body: object) -> tuple[int | None, int | None]:
     return agent, admin
 
 
+# Tokens seen recently are resolved from memory. A token revoked or a person deleted through
+# this process is forgotten at once; another node of a cluster forgets it within this long
+# (its pages' event streams close at once all the same: they hear session.revoked).
+RESOLVE_CACHE_SECONDS = 30.0
+MAX_CACHED_TOKENS = 100_000
+
+
 class TokenService:
     def __init__(
         self,
@@ -159,6 +169,7 @@ class TokenService:
         self._secret = secret_key
         self._ttl = ttl
         self._granularity = slide_granularity
+        self._seen: dict[bytes, tuple[SessionToken, float]] = {}  # digest → (row, until)
 
     async def issue(self, account: Account, request: TokenRequest) -> IssuedToken:
         async with self._uow() as uow:
@@ -227,6 +238,7 @@ class TokenService:
             _check_owner(stored.user, hint)
             await uow.tokens.revoke(stored.id)
             await uow.commit()
+        self._forget(token)
         return stored.user
 
     async def revoke_own(self, token: str) -> UserRef:
@@ -236,6 +248,7 @@ class TokenService:
             stored = await self._live(uow, token, now)
             await uow.tokens.revoke(stored.id)
             await uow.commit()
+        self._forget(token)
         return stored.user
 
     async def has_live_token(self, user: UserRef) -> bool:
@@ -260,13 +273,52 @@ class TokenService:
     async def resolve(self, token: str) -> TokenOwner:
         """Who holds ``token``; each use slides its expiry (written at most once a minute)."""
         now = self._clock.now()
+        if looks_like_token(token):
+            digest = token_digest(token)
+            seen = self._seen.get(digest)
+            if seen is not None and seen[1] > time.monotonic():
+                stored = seen[0]
+                if stored.is_live(now) and not stored.needs_slide(
+                    now, self._ttl, self._granularity
+                ):
+                    return TokenOwner(stored.user, stored.expires_at, stored.ip)
         async with self._uow() as uow:
             stored = await self._live(uow, token, now)
             if stored.needs_slide(now, self._ttl, self._granularity):
                 stored = stored.slid(now, self._ttl)
                 await uow.tokens.set_expiry(stored.id, stored.expires_at)
                 await uow.commit()
+        self._remember(stored)
         return TokenOwner(stored.user, stored.expires_at, stored.ip)
+
+    def _remember(self, stored: SessionToken) -> None:
+        if len(self._seen) >= MAX_CACHED_TOKENS:
+            self._seen.clear()  # rare, and only costs lookups
+        self._seen[stored.digest] = (stored, time.monotonic() + RESOLVE_CACHE_SECONDS)
+
+    def _forget(self, token: str) -> None:
+        self._seen.pop(token_digest(token), None)
+
+    def _forget_where(self, matches: Callable[[UserRef], bool]) -> None:
+        for digest, (stored, _until) in list(self._seen.items()):
+            if matches(stored.user):
+                del self._seen[digest]
+
+    async def directory_changed(self, change: DirectoryChange) -> None:
+        """People deleted (their tokens revoked with them) are forgotten at once."""
+        if not change.deleted:
+            return
+        if change.kind == "account":
+            self._forget_where(lambda user: user.account_id == change.account_id)
+        elif change.kind in ("operator", "supervisor"):
+            kind = UserType.AGENT if change.kind == "operator" else UserType.ADMIN
+            self._forget_where(
+                lambda user: (
+                    user.account_id == change.account_id
+                    and user.user_type is kind
+                    and user.user_id == change.id
+                )
+            )
 
 
 def _check_owner(user: UserRef, hint: tuple[int | None, int | None]) -> None:

@@ -223,7 +223,6 @@ async def create_number(
     number = await container.directory.create_number(
         account.id, e164=body.e164, group_id=body.id_group, label=body.label, ivr=body.ivr
     )
-    await container.routing.refresh(account.id)
     response.headers["Location"] = f"/api/v1/numbers/{number.e164}"
     return NumberOut.of(number)
 
@@ -244,7 +243,6 @@ async def patch_number(
         label=body.label,
         ivr=body.ivr if "ivr" in body.model_fields_set else UNCHANGED,
     )
-    await container.routing.refresh(account.id)
     return NumberOut.of(number)
 
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from voicemgmt.adapters.switch.simulated import SimulatedCall, SimulatedSwitch
-from voicemgmt.domain.errors import PermissionDenied
+from voicemgmt.domain.errors import NoSuchNumber, PermissionDenied
 from voicemgmt.domain.phone import normalize_e164
 from voicemgmt.web.dependencies import AccountDep, ContainerDep
 from voicemgmt.web.json_body import StrictJsonRoute
@@ -31,7 +31,9 @@ async def place_call(body: SimCallIn, account: AccountDep, container: ContainerD
     if not isinstance(switch, SimulatedSwitch):
         raise PermissionDenied("simulated calls need the simulated switch (VM_SWITCH=simulated)")
     caller, called = normalize_e164(body.from_), normalize_e164(body.to)
-    await container.directory.number(account.id, called)  # NoSuchNumber unless this account's
+    number = await container.routing.number(called)
+    if number is None or number.account_id != account.id:
+        raise NoSuchNumber(f"no number {called} in this account")
     call_id = await switch.place_call(
         SimulatedCall(caller, called, dtmf=body.dtmf, hangup_after=body.hangup_after)
     )

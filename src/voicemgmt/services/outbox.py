@@ -1,0 +1,104 @@
+"""Each account's outbox: what routing steps leave behind, delivered in the order of the steps.
+
+A step of the routing core ends some calls (their records) and causes events. The routing
+service posts them here while it holds the account's lock, so posts are in step order, and
+returns the lock at once; one task per account then delivers them: the records of every
+waiting post in one transaction, then each post's events on the account's stream. So a
+record is always stored before its ``call.ended`` is published (a client that sees the event
+can read the record), events keep the order of the steps, and the database sees one write
+per batch instead of one per call when calls end together.
+
+A post's future resolves once its records are stored and its events published (or fails
+with the storage's error, in which case its events are not published).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from voicemgmt.domain.routing.model import CallRecord
+from voicemgmt.services.call_records import CallRecordStore
+from voicemgmt.services.events import EventBus
+
+log = logging.getLogger(__name__)
+
+
+def _future() -> asyncio.Future[None]:
+    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    # A failure is logged where it happens; a caller that went away must not warn again.
+    future.add_done_callback(lambda f: None if f.cancelled() else f.exception())
+    return future
+
+
+@dataclass(slots=True)
+class _Post:
+    records: Sequence[CallRecord]
+    events: Sequence[tuple[str, Mapping[str, Any]]]
+    at: datetime
+    done: asyncio.Future[None] = field(default_factory=_future)
+
+
+class AccountOutbox:
+    def __init__(self, account_id: int, records: CallRecordStore, bus: EventBus) -> None:
+        self._account_id = account_id
+        self._records = records
+        self._bus = bus
+        self._pending: list[_Post] = []
+        self._worker: asyncio.Task[None] | None = None
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def post(
+        self,
+        records: Sequence[CallRecord],
+        events: Sequence[tuple[str, Mapping[str, Any]]],
+        at: datetime,
+    ) -> asyncio.Future[None]:
+        """Queue one step's records and events; never waits."""
+        item = _Post(records, events, at)
+        if not records and not events:
+            item.done.set_result(None)
+            return item.done
+        self._pending.append(item)
+        self._idle.clear()
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.get_running_loop().create_task(self._deliver())
+        return item.done
+
+    async def drained(self) -> None:
+        """Wait until everything posted so far is delivered."""
+        await self._idle.wait()
+
+    async def _deliver(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            records = [record for item in batch for record in item.records]
+            try:
+                if records:
+                    await self._records.add_many(self._account_id, records)
+            except Exception as exc:
+                for item in batch:
+                    _fail(item, exc)
+                continue
+            for item in batch:
+                try:
+                    if item.events:
+                        await self._bus.publish_many(self._account_id, item.events, item.at)
+                except Exception as exc:
+                    _fail(item, exc)
+                else:
+                    if not item.done.done():
+                        item.done.set_result(None)
+        self._idle.set()
+
+
+def _fail(item: _Post, exc: Exception) -> None:
+    if not item.done.done():
+        item.done.set_exception(exc)
+    # Nobody may be waiting (a timer's step): say it here too.
+    log.error("could not deliver a routing step's records or events: %r", exc)
