@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +54,13 @@ class Server:
     def base_url(self) -> str:
         return f"http://{HOST}:{self.port}"
 
+    def status_kib(self, key: str) -> int:
+        """A ``kB`` line of /proc/<pid>/status, such as VmHWM (peak RSS) or VmRSS."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith(f"{key}:"):
+                return int(line.split()[1])
+        raise ServerFailed(f"no {key} in /proc/{self.pid}/status")
+
     def log_tail(self, lines: int = 20) -> str:
         text = self.log.read_text(errors="replace") if self.log.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
@@ -69,9 +76,11 @@ def _healthy(port: int) -> bool:
 
 
 @contextmanager
-def running_server(data_dir: Path, env: Mapping[str, str] | None = None) -> Iterator[Server]:
-    """``voicemgmt serve`` on a free loopback port with the simulated switch at full speed
-    (plus ``env``); stopped whatever happens."""
+def running_server(
+    data_dir: Path, env: Mapping[str, str] | None = None, args: Sequence[str] = ()
+) -> Iterator[Server]:
+    """``voicemgmt serve`` (with ``args``) on a free loopback port, the simulated switch at
+    full speed (plus ``env``); stopped whatever happens."""
     executable = Path(sys.executable).parent / "voicemgmt"
     if not executable.exists():
         raise ServerFailed(f"{executable} not found: install the project in this venv")
@@ -88,7 +97,7 @@ def running_server(data_dir: Path, env: Mapping[str, str] | None = None) -> Iter
     log = data_dir / "server.log"
     with log.open("wb") as log_file:
         process = subprocess.Popen(
-            [str(executable), "serve", "--host", HOST, "--port", str(port)],
+            [str(executable), "serve", "--host", HOST, "--port", str(port), *args],
             env=environment,
             stdin=subprocess.DEVNULL,
             stdout=log_file,

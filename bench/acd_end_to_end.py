@@ -48,13 +48,10 @@ import os
 import platform
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,16 +59,22 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from _support import (
+    HOST,
+    Server,
+    ServerFailed,
+    machine_busy_seconds,
+    process_seconds,
+    running_server,
+)
 from voicemgmt.bootstrap import build
 from voicemgmt.config import Settings
 from voicemgmt.domain.directory import Membership
 
-HOST = "127.0.0.1"
 LOGIN, PASSWORD = "bench", "bench-api-password"
 GOAL_RATE = 500.0
 GOAL_P99_MS = 20.0
 WARMUP_RATE, WARMUP_SECONDS = 50, 2.0
-SERVER_START_SECONDS = 60.0
 DRAIN_SECONDS = 30.0
 REQUEST_TIMEOUT = 30.0
 FAILURE_EXAMPLES = 3
@@ -128,105 +131,7 @@ async def seed(settings: Settings, operators: int, groups: int, numbers: int) ->
         await container.close()
 
 
-# --- the server, in its own process (as in bench/token_api.py) ---------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-class ServerFailed(RuntimeError):
-    pass
-
-
-@dataclass(frozen=True)
-class Server:
-    process: subprocess.Popen[bytes]
-    port: int
-    log: Path
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def log_tail(self, lines: int = 20) -> str:
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
-
-
-def _healthy(port: int) -> bool:
-    try:
-        with socket.create_connection((HOST, port), timeout=2) as sock:
-            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
-            return sock.recv(64).startswith(b"HTTP/1.1 200")
-    except OSError:
-        return False
-
-
-@contextmanager
-def running_server(data_dir: Path) -> Iterator[Server]:
-    """``voicemgmt serve`` with the simulated switch at full speed; stopped whatever happens."""
-    executable = Path(sys.executable).parent / "voicemgmt"
-    if not executable.exists():
-        raise ServerFailed(f"{executable} not found: install the project in this venv")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VM_")}
-    env |= {
-        "VM_DATA_DIR": str(data_dir),
-        "VM_LOG_LEVEL": "warning",
-        "VM_SIM_PROMPT_SECONDS": "0",
-        "VM_SIM_DIGIT_INTERVAL": "0",
-        "VM_SIM_CUSTOMER_ANSWER_AFTER": "0",
-    }
-    log = data_dir / "server.log"
-    with log.open("wb") as log_file:
-        process = subprocess.Popen(
-            [str(executable), "serve", "--host", HOST, "--port", str(port)],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    server = Server(process, port, log)
-    try:
-        deadline = time.monotonic() + SERVER_START_SECONDS
-        while not _healthy(port):
-            if process.poll() is not None:
-                raise ServerFailed(
-                    f"the server exited with code {process.returncode}:\n{server.log_tail()}"
-                )
-            if time.monotonic() > deadline:
-                raise ServerFailed(f"the server did not start:\n{server.log_tail()}")
-            time.sleep(0.05)
-        yield server
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
-
-
-# --- CPU, from /proc (as in bench/token_api.py) ------------------------------------------------
-
-
-def _stat_fields(pid: int | str) -> list[str]:
-    text = Path(f"/proc/{pid}/stat").read_text()
-    return text[text.rindex(")") + 2 :].split()
-
-
-def _process_seconds(pid: int) -> float:
-    fields = _stat_fields(pid)
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _machine_busy_seconds() -> float:
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return (sum(values[:8]) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
+# --- CPU, from /proc ---------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -241,8 +146,8 @@ class CpuSample:
         return cls(
             time.perf_counter(),
             time.process_time(),
-            _process_seconds(server_pid),
-            _machine_busy_seconds(),
+            process_seconds(server_pid),
+            machine_busy_seconds(),
         )
 
 

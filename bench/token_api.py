@@ -40,8 +40,6 @@ import os
 import platform
 import secrets
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -53,13 +51,12 @@ from pathlib import Path
 import asyncpg
 import httpx
 
+from _support import Server, ServerFailed, running_server
 from voicemgmt.bootstrap import build
 from voicemgmt.config import Settings
 
 POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
-HOST = "127.0.0.1"
 WARMUP_REQUESTS = 200
-SERVER_START_SECONDS = 30.0
 SCENARIO_DEADLINE_SECONDS = 600.0  # a stuck server must not hang the benchmark for ever
 REQUEST_TIMEOUT_SECONDS = 30.0
 GOAL_RATIO = 0.5
@@ -380,92 +377,6 @@ def database(kind: str, data_dir: Path) -> Iterator[Database]:
         asyncio.run(_postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-class ServerFailed(RuntimeError):
-    pass
-
-
-@dataclass(frozen=True)
-class Server:
-    process: subprocess.Popen[bytes]
-    base_url: str
-    log: Path
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def status_kib(self, key: str) -> int:
-        """A ``kB`` line of /proc/<pid>/status, such as VmHWM (peak RSS) or VmRSS."""
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith(f"{key}:"):
-                return int(line.split()[1])
-        raise ServerFailed(f"no {key} in /proc/{self.pid}/status")
-
-    def log_tail(self, lines: int = 20) -> str:
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
-
-
-def _wait_until_healthy(server: Server) -> None:
-    deadline = time.monotonic() + SERVER_START_SECONDS
-    with httpx.Client(base_url=server.base_url, timeout=2, trust_env=False) as client:
-        while time.monotonic() < deadline:
-            if server.process.poll() is not None:
-                raise ServerFailed(
-                    f"the server exited with code {server.process.returncode}:\n"
-                    + server.log_tail()
-                )
-            try:
-                if client.get("/healthz").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-    raise ServerFailed(
-        f"the server did not answer /healthz within {SERVER_START_SECONDS:.0f} s:\n"
-        + server.log_tail()
-    )
-
-
-@contextmanager
-def running_server(database_url: str, data_dir: Path) -> Iterator[Server]:
-    """``voicemgmt serve`` in its own process, stopped (terminate, wait) whatever happens."""
-    executable = Path(sys.executable).parent / "voicemgmt"
-    if not executable.exists():
-        raise ServerFailed(f"{executable} not found: install the project in this venv")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VM_")}
-    env |= {"VM_DATA_DIR": str(data_dir), "VM_LOG_LEVEL": "warning"}
-    log = data_dir / "server.log"
-    command = [str(executable), "serve", "--host", HOST, "--port", str(port)]
-    with log.open("wb") as log_file:
-        process = subprocess.Popen(
-            [*command, "--database", database_url],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    server = Server(process, f"http://{HOST}:{port}", log)
-    try:
-        _wait_until_healthy(server)
-        yield server
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
-
-
 # --- the report ----------------------------------------------------------------------------
 
 
@@ -607,7 +518,7 @@ def run(args: argparse.Namespace) -> int:
         credentials = asyncio.run(seed(production_settings(data_dir, db.url)))
         print_header(args.database, args, credentials)
         sessions_before = db.sessions()
-        with running_server(db.url, data_dir) as server:
+        with running_server(data_dir, args=["--database", db.url]) as server:
             measurement = asyncio.run(
                 measure(
                     server.base_url,

@@ -151,6 +151,19 @@ class LiveServer:
         return httpx.Client(base_url=self.base_url, transport=transport, timeout=10, **kwargs)
 
 
+def token_for(server: LiveServer, account: SeededAccount, **who: Any) -> str:
+    """An SSO token of ``account`` (guide §1.1), e.g. ``token_for(s, acme, id_agent=1)``."""
+    with server.client() as client:
+        answer = client.post("/vm/token", auth=account.auth, json=who)
+    assert answer.status_code == 200, answer.text
+    token: str = answer.json()["token"]
+    return token
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
 @contextmanager
 def live_server(settings: Settings) -> Iterator[LiveServer]:
     server = LiveServer(settings)

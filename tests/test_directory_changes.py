@@ -12,7 +12,14 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import LiveServer, SeededAccount, live_server, make_settings, run_on
+from tests.support import (
+    LiveServer,
+    SeededAccount,
+    live_server,
+    make_settings,
+    run_on,
+    token_for,
+)
 from voicemgmt.bootstrap import Container
 from voicemgmt.config import Settings
 from voicemgmt.domain.directory import Membership
@@ -27,14 +34,6 @@ def settings(tmp_path: Path) -> Settings:
 def app(settings: Settings, seeded: tuple[SeededAccount, SeededAccount]) -> Iterator[LiveServer]:
     with live_server(settings) as running:
         yield running
-
-
-def token_for(server: LiveServer, account: SeededAccount, **who: int) -> str:
-    with server.client() as client:
-        answer = client.post("/vm/token", auth=account.auth, json=who)
-    assert answer.status_code == 200, answer.text
-    token: str = answer.json()["token"]
-    return token
 
 
 def as_user(server: LiveServer, token: str, method: str, path: str, **kw: Any) -> httpx.Response:

@@ -14,7 +14,15 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from tests.support import LiveServer, SeededAccount, live_server, make_settings, run_on
+from tests.support import (
+    LiveServer,
+    SeededAccount,
+    bearer,
+    live_server,
+    make_settings,
+    run_on,
+    token_for,
+)
 from voicemgmt.bootstrap import Container
 from voicemgmt.config import Settings
 
@@ -28,18 +36,6 @@ def settings(tmp_path: Path) -> Settings:
 def app(settings: Settings, seeded: tuple[SeededAccount, SeededAccount]) -> Iterator[LiveServer]:
     with live_server(settings) as running:
         yield running
-
-
-def token_for(server: LiveServer, account: SeededAccount, **who: int) -> str:
-    with server.client() as client:
-        answer = client.post("/vm/token", auth=account.auth, json=who)
-    assert answer.status_code == 200, answer.text
-    token: str = answer.json()["token"]
-    return token
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def login(server: LiveServer, source: str = "127.0.0.1", **body: Any) -> httpx.Response:

@@ -137,6 +137,8 @@ def build(settings: Settings) -> Container:
         switch=switch,
         call_records=CallRecordService(records),
         routing=routing,
-        sessions=SessionService(unit_of_work, tokens, hasher, throttle(), bus, routing, clock),
+        sessions=SessionService(
+            unit_of_work, tokens, authenticator.password_checks, throttle(), bus, routing, clock
+        ),
         authenticator=authenticator,
     )

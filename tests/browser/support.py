@@ -19,7 +19,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Playwright
 
-from tests.support import IN_CI, LiveServer, SeededAccount, free_port
+from tests.support import IN_CI, free_port
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -52,14 +52,6 @@ def eventually(check: Callable[[], Any], timeout: float = 10.0, interval: float 
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         time.sleep(interval)
-
-
-def token_for(server: LiveServer, account: SeededAccount, **who: Any) -> str:
-    with server.client() as client:
-        answer = client.post("/vm/token", auth=account.auth, json=who)
-    assert answer.status_code == 200, answer.text
-    token: str = answer.json()["token"]
-    return token
 
 
 def banner_url(base: str, token: str | None = None, **params: str) -> str:

@@ -18,9 +18,8 @@ from tests.browser.support import (
     dropping_proxy,
     eventually,
     open_banner,
-    token_for,
 )
-from tests.support import LiveServer, SeededAccount
+from tests.support import LiveServer, SeededAccount, token_for
 from voicemgmt.bootstrap import Container
 
 ORDER_IVR_NUMBER_STEP = "order"

@@ -17,9 +17,8 @@ from tests.browser.support import (
     crm_site,
     dropping_proxy,
     eventually,
-    token_for,
 )
-from tests.support import LiveServer, SeededAccount
+from tests.support import LiveServer, SeededAccount, token_for
 
 NOTICES = ("auth_invalid", "in", "out", "status", "end", "missed")
 

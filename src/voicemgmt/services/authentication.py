@@ -122,6 +122,27 @@ class LoginThrottle:
         self._limiter.hit(self._per_pair, "pair", client, login)
 
 
+class PasswordChecks:
+    """Argon2 verifications kept in check: at most ``max_concurrent`` at once (a flood of
+    wrong passwords queues instead of taking 64 MiB each), and a decoy hash for names that do
+    not exist, so that they cost the same time as a wrong password."""
+
+    def __init__(self, hasher: PasswordHasher, max_concurrent: int = 2) -> None:
+        self._hasher = hasher
+        self._slots = asyncio.Semaphore(max_concurrent)
+        self._decoy_hash: str | None = None
+
+    async def verify(self, stored_hash: str, password: str) -> bool:
+        async with self._slots:
+            return await self._hasher.verify(stored_hash, password)
+
+    async def pay_for_unknown(self, password: str) -> None:
+        """Spend a verification on nothing, as a known name with a wrong password would."""
+        if self._decoy_hash is None:
+            self._decoy_hash = await self._hasher.hash(secrets.token_urlsafe(16))
+        await self.verify(self._decoy_hash, password[:MAX_PASSWORD_LENGTH])
+
+
 class ApiAuthenticator:
     """Turns Basic credentials into the account they open, or refuses."""
 
@@ -136,15 +157,12 @@ class ApiAuthenticator:
     ) -> None:
         self._uow = uow
         self._hasher = hasher
+        self._checks = PasswordChecks(hasher, max_concurrent_argon2)
         self._clock = clock
         self._cache = cache
         self._throttle = throttle
-        self._argon2_slots = asyncio.Semaphore(max_concurrent_argon2)
         self._in_flight: dict[tuple[str, str, bytes], asyncio.Future[bool]] = {}
         self._accounts: dict[str, tuple[Account, float]] = {}  # login → (row, until)
-        # Verified against when the login is unknown, so that an unknown login costs the same
-        # time as a wrong password and does not reveal which logins exist.
-        self._decoy_hash: str | None = None
 
     async def authenticate(self, login: str, password: str, *, client: str) -> Account:
         self._throttle.check(client, login)
@@ -157,9 +175,8 @@ class ApiAuthenticator:
         if account is not None and await self._verify_once(login, password, account.password_hash):
             self._cache.remember(login, password, account.password_hash, now)
             return account
-        if account is None:
-            async with self._argon2_slots:
-                await self._hasher.verify(await self._decoy(), password[:MAX_PASSWORD_LENGTH])
+        if account is None:  # as slow as a wrong password: which logins exist stays unknown
+            await self._checks.pay_for_unknown(password)
         self._throttle.record_failure(client, login)
         raise AuthenticationFailed("wrong API login or password")
 
@@ -193,11 +210,10 @@ class ApiAuthenticator:
             pending.add_done_callback(lambda _done: self._in_flight.pop(key, None))
         return await asyncio.shield(pending)
 
-    async def _verify(self, stored_hash: str, password: str) -> bool:
-        async with self._argon2_slots:
-            return await self._hasher.verify(stored_hash, password)
+    @property
+    def password_checks(self) -> PasswordChecks:
+        """Shared with other password logins, so that all of them count towards one limit."""
+        return self._checks
 
-    async def _decoy(self) -> str:
-        if self._decoy_hash is None:
-            self._decoy_hash = await self._hasher.hash(secrets.token_urlsafe(16))
-        return self._decoy_hash
+    async def _verify(self, stored_hash: str, password: str) -> bool:
+        return await self._checks.verify(stored_hash, password)

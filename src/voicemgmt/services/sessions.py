@@ -13,17 +13,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import secrets
 
 from voicemgmt.domain.directory import Account, UserRef, UserType
 from voicemgmt.domain.errors import AuthenticationFailed
 from voicemgmt.domain.routing.model import Presence
 from voicemgmt.domain.tokens import token_fingerprint
-from voicemgmt.services.authentication import MAX_PASSWORD_LENGTH, LoginThrottle
+from voicemgmt.services.authentication import (
+    MAX_PASSWORD_LENGTH,
+    LoginThrottle,
+    PasswordChecks,
+)
 from voicemgmt.services.events import EventBus
-from voicemgmt.services.ports import Clock, PasswordHasher, UnitOfWorkFactory
+from voicemgmt.services.ports import Clock, UnitOfWorkFactory
 from voicemgmt.services.routing import RoutingService
 from voicemgmt.services.tokens import IssuedToken, TokenService
 
@@ -40,22 +42,19 @@ class SessionService:
         self,
         uow: UnitOfWorkFactory,
         tokens: TokenService,
-        hasher: PasswordHasher,
+        checks: PasswordChecks,
         throttle: LoginThrottle,
         bus: EventBus,
         routing: RoutingService,
         clock: Clock,
-        max_concurrent_argon2: int = 2,
     ) -> None:
         self._uow = uow
         self._tokens = tokens
-        self._hasher = hasher
+        self._checks = checks
         self._throttle = throttle
         self._bus = bus
         self._routing = routing
         self._clock = clock
-        self._argon2_slots = asyncio.Semaphore(max_concurrent_argon2)
-        self._decoy_hash: str | None = None
 
     async def log_in(
         self, email: str, password: str, user_type: UserType, *, client: str, ip: str | None
@@ -69,9 +68,11 @@ class SessionService:
                 candidates = await uow.directory.people_with_password(
                     user_type, email, limit=MAX_CANDIDATES
                 )
-        matched = [user for user, stored in candidates if await self._verify(stored, password)]
+        matched = [
+            user for user, stored in candidates if await self._checks.verify(stored, password)
+        ]
         if not candidates:
-            await self._verify(await self._decoy(), password[:MAX_PASSWORD_LENGTH])
+            await self._checks.pay_for_unknown(password)
         if len(matched) == 1:
             return await self._tokens.issue_to(matched[0], ip=ip)
         self._throttle.record_failure(client, key)
@@ -109,12 +110,3 @@ class SessionService:
                 )
             except Exception:  # the token is gone whatever happens to the status
                 log.exception("could not set operator %s offline at logout", user.user_id)
-
-    async def _verify(self, stored_hash: str, password: str) -> bool:
-        async with self._argon2_slots:
-            return await self._hasher.verify(stored_hash, password)
-
-    async def _decoy(self) -> str:
-        if self._decoy_hash is None:
-            self._decoy_hash = await self._hasher.hash(secrets.token_urlsafe(16))
-        return self._decoy_hash
