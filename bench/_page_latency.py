@@ -25,9 +25,9 @@ from _support import (
     ServerFailed,
     descendants,
     machine_busy_seconds,
+    memory_mib,
     percentile_ms,
     process_seconds,
-    rss_mib,
     running_server,
 )
 from voicemgmt.bootstrap import build
@@ -216,7 +216,7 @@ def run(args: argparse.Namespace, what: str, open_pages: OpenPages, origins: lis
                             shown.update(collect(pages))
                         time.sleep(args.ring + 0.5)
                         results.append((stage, stage.latencies(shown)))
-                    memory = (rss_mib([server.pid]), rss_mib(browser_pids))
+                    memory = (memory_mib([server.pid]), memory_mib(browser_pids))
                     browser.close()
         except ServerFailed as exc:
             print(f"error: {exc}", file=sys.stderr)
@@ -270,5 +270,7 @@ def print_results(results: list[tuple[Stage, list[float]]], memory: tuple[float,
             f"  all stages: p50 {statistics.median(every) * 1000:.1f} ms, p99 {p99:.1f} ms "
             f"(goal p99 <= {GOAL_P99_MS:g} ms: {verdict})"
         )
-    print(f"  memory: server {memory[0]:.0f} MiB, browser {memory[1]:.0f} MiB (all processes)")
+    print(
+        f"  memory (PSS): server {memory[0]:.0f} MiB, browser {memory[1]:.0f} MiB (all its processes)"
+    )
     print("  CPU columns: share of one core; machine: all cores busy (2 cores = 200%)")

@@ -162,15 +162,19 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def rss_mib(pids: list[int]) -> float:
-    """Resident memory of these processes together, in MiB."""
-    total = 0
+def memory_mib(pids: list[int]) -> float:
+    """Memory of these processes together, in MiB: their proportional set size (PSS), so that
+    pages they share (a browser's processes share most of theirs) count once."""
+    total_kib = 0
     for pid in pids:
         try:
-            total += int(_stat_fields(pid)[21]) * os.sysconf("SC_PAGE_SIZE")
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total_kib += int(line.split()[1])
+                    break
         except (OSError, IndexError, ValueError):
             continue
-    return total / 2**20
+    return total_kib / 1024
 
 
 def percentile_ms(values: list[float], q: float) -> float:
