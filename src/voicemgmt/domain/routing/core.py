@@ -46,6 +46,7 @@ from voicemgmt.domain.routing.model import (
     Strategy,
     WhenEmpty,
 )
+from voicemgmt.domain.routing.timers import TimerQueue
 
 DEFAULT_WRAP_UP_OUTBOUND = 0.0
 DEFAULT_RING_TIMEOUT = 20.0
@@ -69,8 +70,7 @@ class RoutingCore:
         # group → tier → operators available now (online and idle): what offers choose from
         self._available: dict[int, dict[int, set[int]]] = {}
         self._queues: dict[int, list[tuple[int, int, str]]] = {}
-        self._timers: list[tuple[float, int, tuple[str, str, int]]] = []
-        self._timer_version: dict[tuple[str, str, int], int] = {}
+        self._timers = TimerQueue()
         self._sequence = itertools.count(1)
         self._step = Step()
 
@@ -175,7 +175,7 @@ class RoutingCore:
         self._set_activity(now, operator, Activity.RINGING, "call")
         self._event(ev.OutboundStarted(call_id, operator_id, number, caller_id, ticket_id))
         self._command(ev.RingOperator(call_id, operator_id))
-        self._schedule(now + DEFAULT_RING_TIMEOUT, "ring", call_id, operator_id)
+        self._timers.set_in(now, DEFAULT_RING_TIMEOUT, ("ring", call_id, operator_id))
         return self._flush()
 
     def answer(self, now: float, operator_id: int, call_id: str) -> Step:
@@ -325,34 +325,19 @@ class RoutingCore:
 
     @property
     def next_wakeup(self) -> float | None:
-        while self._timers:
-            deadline, _, key = self._timers[0]
-            if self._timer_version.get(key) == _version_of(self._timers[0]):
-                return deadline
-            heapq.heappop(self._timers)
-        return None
+        return self._timers.next_deadline
 
     def tick(self, now: float) -> Step:
         """Fire every timer due at ``now``."""
-        while self._timers and self._timers[0][0] <= now:
-            entry = heapq.heappop(self._timers)
-            key = entry[2]
-            if self._timer_version.get(key) != _version_of(entry):
-                continue
-            del self._timer_version[key]
+        pop_due = self._timers.pop_due
+        while (key := pop_due(now)) is not None:
             self._fire(now, *key)
         return self._flush()
 
     # timers ------------------------------------------------------------------------------
 
-    def _schedule(self, at: float, kind: str, call_id: str, operator_id: int) -> None:
-        key = (kind, call_id, operator_id)
-        version = next(self._sequence)
-        self._timer_version[key] = version
-        heapq.heappush(self._timers, (at, version, key))
-
     def _cancel_timer(self, kind: str, call_id: str, operator_id: int) -> None:
-        self._timer_version.pop((kind, call_id, operator_id), None)
+        self._timers.cancel((kind, call_id, operator_id))
 
     def _fire(self, now: float, kind: str, call_id: str, operator_id: int) -> None:
         call = self.calls.get(call_id)
@@ -391,7 +376,7 @@ class RoutingCore:
         self._command(ev.PlayQueueMusic(call.id))
         heapq.heappush(self._queues[group_id], (-call.priority, call.arrival, call.id))
         if policy.max_wait is not None:
-            self._schedule(now + policy.max_wait, "max_wait", call.id, 0)
+            self._timers.set_in(now, policy.max_wait, ("max_wait", call.id, 0))
         self._dispatch(now, [group_id])
 
     def _anyone_logged_in(self, group_id: int) -> bool:
@@ -454,7 +439,7 @@ class RoutingCore:
             index = ordered.index(best)
             unlock_at = (call.queued_at or now) + index * policy.tier_delay
             if now < unlock_at:
-                self._schedule(unlock_at, "tier", call.id, 0)
+                self._timers.set_at(unlock_at, ("tier", call.id, 0))
                 return []
         candidates = [self.operators[o] for o in tiers[best]]
         if policy.strategy is Strategy.RING_ALL:
@@ -478,7 +463,7 @@ class RoutingCore:
             self._set_activity(now, operator, Activity.RINGING, "call")
             call.ringing.add(operator.id)
             call.offered_to.append(operator.id)
-            self._schedule(now + policy.ring_timeout, "ring", call.id, operator.id)
+            self._timers.set_in(now, policy.ring_timeout, ("ring", call.id, operator.id))
             self._event(
                 ev.CallOffered(
                     call.id,
@@ -563,7 +548,7 @@ class RoutingCore:
                 return
         self._cancel_timer("ivr", call.id, 0)
         if session.deadline is not None:
-            self._schedule(session.deadline, "ivr", call.id, 0)
+            self._timers.set_at(session.deadline, ("ivr", call.id, 0))
 
     def _finish_ivr(self, now: float, call: Call, outcome: IvrOutcome) -> None:
         for name, value in outcome.variables.items():
@@ -631,7 +616,7 @@ class RoutingCore:
         if answered and wrap_up > 0:
             operator.wrap_up_until = now + wrap_up
             self._set_activity(now, operator, Activity.WRAP_UP, "call")
-            self._schedule(now + wrap_up, "wrap_up", "", operator.id)
+            self._timers.set_in(now, wrap_up, ("wrap_up", "", operator.id))
         else:
             self._set_activity(now, operator, Activity.IDLE, "call")
             self._dispatch(now, operator.groups)
@@ -722,10 +707,6 @@ class RoutingCore:
     def _flush(self) -> Step:
         step, self._step = self._step, Step()
         return step
-
-
-def _version_of(entry: tuple[float, int, tuple[str, str, int]]) -> int:
-    return entry[1]
 
 
 def _record(call: Call) -> CallRecord:
