@@ -121,6 +121,12 @@ _POLICY_FIELDS = frozenset(
 )
 
 
+# Read once: on Python 3.11, ``Presence.ONLINE`` takes EnumType.__getattr__'s slow path.
+_ONLINE, _BUSY, _IDLE = Presence.ONLINE, Presence.BUSY, Activity.IDLE
+_OCCUPIED = (Activity.IN_CALL, Activity.WRAP_UP)
+_AT_WORK = (Presence.ONLINE, Presence.BUSY)
+
+
 @dataclass(slots=True)
 class OperatorState:
     id: int
@@ -137,16 +143,13 @@ class OperatorState:
 
     @property
     def available(self) -> bool:
-        return self.presence is Presence.ONLINE and self.activity is Activity.IDLE
+        return self.presence is _ONLINE and self.activity is _IDLE
 
     @property
     def shown_status(self) -> Presence:
         """The status a banner shows: busy while in a call, whatever the presence."""
-        if self.activity in (Activity.IN_CALL, Activity.WRAP_UP) and self.presence in (
-            Presence.ONLINE,
-            Presence.BUSY,
-        ):
-            return Presence.BUSY
+        if self.activity in _OCCUPIED and self.presence in _AT_WORK:
+            return _BUSY
         return self.presence
 
 

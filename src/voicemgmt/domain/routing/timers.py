@@ -67,7 +67,7 @@ class TimerQueue:
         if first is None or first[0] > now:
             return None
         key = first[2]
-        del self._versions[key]
+        del self._versions[key]  # its entry is now stale, dropped by the next _first()
         return key
 
     def _first(self) -> _Entry | None:
