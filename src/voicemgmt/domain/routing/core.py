@@ -18,36 +18,36 @@ Rules, in the order they are applied:
 Nothing here awaits, reads a clock or touches I/O: every input takes ``now`` (seconds), every
 input returns a ``Step`` of events and switch commands, and ``next_wakeup`` says when
 ``tick`` must be called.
+
+This module holds the inputs; ``transitions.py`` the state and what the core does on its own,
+``availability.py`` the index of who can take a call, ``timers.py`` the timers.
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from voicemgmt.domain.errors import InvalidCallAction, InvalidInput, NoSuchCall, NotFound
-from voicemgmt.domain.ivr import IvrAction, IvrScript, IvrSession, RouteToGroup
-from voicemgmt.domain.ivr import Outcome as IvrOutcome
-from voicemgmt.domain.ivr import PlayPrompt as IvrPlayPrompt
-from voicemgmt.domain.ivr import StopPrompt as IvrStopPrompt
+from voicemgmt.domain.errors import InvalidCallAction, InvalidInput
+from voicemgmt.domain.ivr import IvrScript, IvrSession
 from voicemgmt.domain.routing import events as ev
-from voicemgmt.domain.routing.model import (
-    Activity,
-    Call,
-    CallRecord,
-    CallState,
-    GroupPolicy,
-    OperatorState,
-    Outcome,
-    Presence,
-    Side,
-    Strategy,
-    WhenEmpty,
+from voicemgmt.domain.routing.model import Call, GroupPolicy, OperatorState, Outcome, Presence, Side
+from voicemgmt.domain.routing.transitions import (
+    CONNECTED,
+    DIALING_CUSTOMER,
+    DIALING_OPERATOR,
+    HELD,
+    IDLE,
+    IN_CALL,
+    IN_IVR,
+    OFFLINE,
+    ONLINE,
+    PHONE_RINGING,
+    QUEUED,
+    RINGING,
+    WRAP_UP,
+    Transitions,
 )
 
-DEFAULT_WRAP_UP_OUTBOUND = 0.0
 DEFAULT_RING_TIMEOUT = 20.0
 
 
@@ -57,29 +57,14 @@ class Step:
     commands: list[ev.SwitchCommand] = field(default_factory=list)
 
 
-_LIVE_QUEUE_STATES = (CallState.QUEUED, CallState.RINGING)
-
-
-class RoutingCore:
-    def __init__(self) -> None:
-        self.groups: dict[int, GroupPolicy] = {}
-        self.operators: dict[int, OperatorState] = {}
-        self.calls: dict[str, Call] = {}
-        self._members: dict[int, set[int]] = {}
-        # group → tier → operators available now (online and idle): what offers choose from
-        self._available: dict[int, dict[int, set[int]]] = {}
-        self._queues: dict[int, list[tuple[int, int, str]]] = {}
-        self._timers: list[tuple[float, int, tuple[str, str, int]]] = []
-        self._timer_version: dict[tuple[str, str, int], int] = {}
-        self._sequence = itertools.count(1)
-        self._step = Step()
+class RoutingCore(Transitions):
+    """One account's ACD, driven by the inputs below (see the rules at the top)."""
 
     # configuration -----------------------------------------------------------------------
 
     def configure_group(self, policy: GroupPolicy) -> None:
         self.groups[policy.group_id] = policy
-        self._members.setdefault(policy.group_id, set())
-        self._available.setdefault(policy.group_id, {})
+        self._available.set_strategy(policy.group_id, policy.strategy)
         self._queues.setdefault(policy.group_id, [])
 
     def configure_operator(self, operator_id: int, groups: dict[int, int]) -> None:
@@ -89,13 +74,16 @@ class RoutingCore:
             operator = self.operators[operator_id] = OperatorState(operator_id, {})
         for group_id in groups:
             self._policy(group_id)
-        self._index(operator, available=False)
-        for group_id in operator.groups:
-            self._members[group_id].discard(operator_id)
+        index = self._available
+        available = operator.available
+        logged_in = operator.presence is not OFFLINE
+        if available:
+            index.unavailable(operator)
+        index.leave(operator, logged_in=logged_in)
         operator.groups = dict(groups)
-        for group_id in groups:
-            self._members[group_id].add(operator_id)
-        self._index(operator, available=operator.available)
+        index.join(operator, logged_in=logged_in)
+        if available:
+            index.available(operator)
 
     # inputs ------------------------------------------------------------------------------
 
@@ -107,7 +95,7 @@ class RoutingCore:
             self._change_presence(now, operator, presence, reason)
             offer = self.calls.get(operator.call_id) if operator.call_id else None
             if (
-                presence is not Presence.ONLINE
+                presence is not ONLINE
                 and offer is not None
                 and operator.id in offer.ringing  # an inbound offer, not their own click-to-call
             ):
@@ -129,10 +117,10 @@ class RoutingCore:
         if call_id in self.calls:
             raise InvalidCallAction(f"call {call_id} exists already")
         self._policy(group_id)
-        call = Call(call_id, "in", caller, called, now, CallState.IVR, group_id=group_id)
+        call = Call(call_id, "in", caller, called, now, IN_IVR, group_id)
         self.calls[call_id] = call
-        self._event(ev.CallArrived(call_id, caller, called))
-        self._command(ev.AnswerCaller(call_id))
+        self._events.append(ev.CallArrived(call_id, caller, called))
+        self._commands.append(ev.AnswerCaller(call_id))
         if ivr is None:
             self._enqueue(now, call, group_id)
         else:
@@ -154,77 +142,77 @@ class RoutingCore:
         if call_id in self.calls:
             raise InvalidCallAction(f"call {call_id} exists already")
         operator = self._operator(operator_id)
-        if operator.presence is Presence.OFFLINE or operator.activity not in (
-            Activity.IDLE,
-            Activity.WRAP_UP,
-        ):
+        if operator.presence is OFFLINE or operator.activity not in (IDLE, WRAP_UP):
             raise InvalidCallAction("the operator is offline or already on a call")
-        self._cancel_timer("wrap_up", "", operator_id)
+        self._timers.cancel(("wrap_up", "", operator_id))
         call = Call(
             call_id,
             "out",
             caller_id,
             number,
             now,
-            CallState.DIALING_OPERATOR,
+            DIALING_OPERATOR,
             ticket_id=ticket_id,
             operator_id=operator_id,
         )
         self.calls[call_id] = call
         operator.call_id = call_id
-        self._set_activity(now, operator, Activity.RINGING, "call")
-        self._event(ev.OutboundStarted(call_id, operator_id, number, caller_id, ticket_id))
-        self._command(ev.RingOperator(call_id, operator_id))
-        self._schedule(now + DEFAULT_RING_TIMEOUT, "ring", call_id, operator_id)
+        self._set_activity(now, operator, PHONE_RINGING, "call")
+        self._events.append(ev.OutboundStarted(call_id, operator_id, number, caller_id, ticket_id))
+        self._commands.append(ev.RingOperator(call_id, operator_id))
+        self._timers.set_in(now, DEFAULT_RING_TIMEOUT, ("ring", call_id, operator_id))
         return self._flush()
 
     def answer(self, now: float, operator_id: int, call_id: str) -> Step:
         """The operator picks up: an inbound offer, or their own leg of a click-to-call."""
         call, operator = self._call(call_id), self._operator(operator_id)
-        if call.state is CallState.DIALING_OPERATOR and call.operator_id == operator_id:
-            call.state = CallState.DIALING_CUSTOMER
-            self._cancel_timer("ring", call_id, operator_id)
-            self._set_activity(now, operator, Activity.IN_CALL, "call")
-            self._command(ev.DialCustomer(call_id, call.called, call.caller))
+        if call.state is DIALING_OPERATOR and call.operator_id == operator_id:
+            call.state = DIALING_CUSTOMER
+            self._timers.cancel(("ring", call_id, operator_id))
+            self._set_activity(now, operator, IN_CALL, "call")
+            self._commands.append(ev.DialCustomer(call_id, call.called, call.caller))
             return self._flush()
-        if call.state is not CallState.RINGING or operator_id not in call.ringing:
+        if call.state is not RINGING or operator_id not in call.ringing:
             raise InvalidCallAction(f"call {call_id} is not ringing for operator {operator_id}")
         freed = self._stop_ringing(now, call, keep=operator_id, reason="taken_by_other")
-        self._cancel_timer("ring", call_id, operator_id)
-        call.state = CallState.CONNECTED
+        self._timers.cancel(("ring", call_id, operator_id))
+        call.state = CONNECTED
         call.operator_id = call.answered_by = operator_id
         call.transfer_to = None
         call.wait_seconds += now - (call.queued_at or now)
         call.queued_at = None
         call.answered_at = call.answered_at if call.answered_at is not None else now
         call.talk_started = now
-        self._cancel_timer("max_wait", call_id, 0)
+        self._timers.cancel(("max_wait", call_id, 0))
         operator.call_id = call_id
         operator.calls_taken += 1
         operator.unanswered_in_row = 0
-        self._set_activity(now, operator, Activity.IN_CALL, "call")
-        self._event(ev.CallAnswered(call_id, operator_id, call.group_id, call.direction))
-        self._command(ev.Bridge(call_id, operator_id))
-        self._dispatch(now, freed)
+        self._set_activity(now, operator, IN_CALL, "call")
+        self._events.append(ev.CallAnswered(call_id, operator_id, call.group_id, call.direction))
+        self._commands.append(ev.Bridge(call_id, operator_id))
+        if freed:
+            self._dispatch(now, freed)
         return self._flush()
 
     def customer_answered(self, now: float, call_id: str) -> Step:
         call = self._call(call_id)
-        if call.state is not CallState.DIALING_CUSTOMER or call.operator_id is None:
+        if call.state is not DIALING_CUSTOMER or call.operator_id is None:
             raise InvalidCallAction(f"call {call_id} is not dialling a customer")
-        call.state = CallState.CONNECTED
+        call.state = CONNECTED
         call.answered_at = call.talk_started = now
         call.answered_by = call.operator_id
         self._operator(call.operator_id).calls_taken += 1
-        self._event(ev.CallAnswered(call_id, call.operator_id, call.group_id, call.direction))
-        self._command(ev.Bridge(call_id, call.operator_id))
+        self._events.append(
+            ev.CallAnswered(call_id, call.operator_id, call.group_id, call.direction)
+        )
+        self._commands.append(ev.Bridge(call_id, call.operator_id))
         return self._flush()
 
     def decline(self, now: float, operator_id: int, call_id: str) -> Step:
         call, operator = self._call(call_id), self._operator(operator_id)
-        if call.state is CallState.DIALING_OPERATOR and call.operator_id == operator_id:
+        if call.state is DIALING_OPERATOR and call.operator_id == operator_id:
             return self.hang_up(now, call_id, Side.OPERATOR, "declined")
-        if call.state is not CallState.RINGING or operator_id not in call.ringing:
+        if call.state is not RINGING or operator_id not in call.ringing:
             raise InvalidCallAction(f"call {call_id} is not ringing for operator {operator_id}")
         self._withdraw(now, operator, "declined", count_unanswered=False)
         return self._flush()
@@ -233,19 +221,20 @@ class RoutingCore:
         """Either side hangs up, or the switch reports a leg failed (``side=SYSTEM``)."""
         call = self._call(call_id)
         state = call.state
-        if state is CallState.IVR:
+        if state is IN_IVR:
             self._end(now, call, Outcome.ABANDONED, side, reason)
-        elif state in (CallState.QUEUED, CallState.RINGING):
+        elif state is QUEUED or state is RINGING:
             freed = self._stop_ringing(now, call, keep=None, reason="caller_hung_up")
             outcome = Outcome.ANSWERED if call.answered_at is not None else Outcome.ABANDONED
             self._end(now, call, outcome, side, reason)
-            self._dispatch(now, freed)
-        elif state in (CallState.CONNECTED, CallState.HELD):
+            if freed:
+                self._dispatch(now, freed)
+        elif state is CONNECTED or state is HELD:
             self._end(now, call, Outcome.ANSWERED, side, reason)
-        elif state is CallState.DIALING_OPERATOR:
+        elif state is DIALING_OPERATOR:
             failed = side is Side.SYSTEM
             self._end(now, call, Outcome.FAILED if failed else Outcome.ABANDONED, side, reason)
-        elif state is CallState.DIALING_CUSTOMER:
+        elif state is DIALING_CUSTOMER:
             outcome = Outcome.ABANDONED if side is Side.OPERATOR else Outcome.FAILED
             self._end(now, call, outcome, side, reason)
         return self._flush()
@@ -256,26 +245,27 @@ class RoutingCore:
         freed = self._stop_ringing(now, call, keep=None, reason="ended")
         outcome = Outcome.ANSWERED if call.answered_at is not None else Outcome.FAILED
         self._end(now, call, outcome, Side.SYSTEM, reason)
-        self._dispatch(now, freed)
+        if freed:
+            self._dispatch(now, freed)
         return self._flush()
 
     def hold(self, now: float, operator_id: int, call_id: str) -> Step:
-        call = self._connected_to(call_id, operator_id, CallState.CONNECTED)
-        call.state = CallState.HELD
+        call = self._connected_to(call_id, operator_id, CONNECTED)
+        call.state = HELD
         call.hold_started = now
         self._stop_talk(now, call)
-        self._event(ev.CallHeld(call_id, operator_id))
-        self._command(ev.Hold(call_id))
+        self._events.append(ev.CallHeld(call_id, operator_id))
+        self._commands.append(ev.Hold(call_id))
         return self._flush()
 
     def unhold(self, now: float, operator_id: int, call_id: str) -> Step:
-        call = self._connected_to(call_id, operator_id, CallState.HELD)
-        call.state = CallState.CONNECTED
+        call = self._connected_to(call_id, operator_id, HELD)
+        call.state = CONNECTED
         call.hold_seconds += now - (call.hold_started or now)
         call.hold_started = None
         call.talk_started = now
-        self._event(ev.CallResumed(call_id, operator_id))
-        self._command(ev.Unhold(call_id))
+        self._events.append(ev.CallResumed(call_id, operator_id))
+        self._commands.append(ev.Unhold(call_id))
         return self._flush()
 
     def transfer(
@@ -290,7 +280,7 @@ class RoutingCore:
         """Blind transfer to one operator or to a group's queue."""
         if (to_operator is None) == (to_group is None):
             raise InvalidInput("transfer to exactly one of an operator or a group")
-        call = self._connected_to(call_id, operator_id, CallState.CONNECTED, CallState.HELD)
+        call = self._connected_to(call_id, operator_id, CONNECTED, HELD)
         if to_operator is not None:
             target = self._operator(to_operator)
             if not target.available:
@@ -300,9 +290,9 @@ class RoutingCore:
         self._stop_talk(now, call)
         self._release(now, self._operator(operator_id), answered=True, group=call.group_id)
         call.operator_id = None
-        self._event(ev.CallTransferred(call_id, operator_id, to_operator, to_group))
+        self._events.append(ev.CallTransferred(call_id, operator_id, to_operator, to_group))
         if to_operator is not None:
-            call.state = CallState.QUEUED
+            call.state = QUEUED
             call.queued_at = now
             call.transfer_to = to_operator
             self._offer(now, call, [self.operators[to_operator]])
@@ -313,445 +303,53 @@ class RoutingCore:
 
     def digit(self, now: float, call_id: str, digit: str) -> Step:
         call = self._call(call_id)
-        if call.state is CallState.IVR and call.ivr is not None:
+        if call.state is IN_IVR and call.ivr is not None:
             self._ivr_actions(now, call, call.ivr.digit(now, digit))
         return self._flush()
 
     def prompt_finished(self, now: float, call_id: str) -> Step:
         call = self._call(call_id)
-        if call.state is CallState.IVR and call.ivr is not None:
+        if call.state is IN_IVR and call.ivr is not None:
             self._ivr_actions(now, call, call.ivr.prompt_finished(now))
         return self._flush()
 
     @property
     def next_wakeup(self) -> float | None:
-        while self._timers:
-            deadline, _, key = self._timers[0]
-            if self._timer_version.get(key) == _version_of(self._timers[0]):
-                return deadline
-            heapq.heappop(self._timers)
-        return None
+        return self._timers.next_deadline
 
     def tick(self, now: float) -> Step:
         """Fire every timer due at ``now``."""
-        while self._timers and self._timers[0][0] <= now:
-            entry = heapq.heappop(self._timers)
-            key = entry[2]
-            if self._timer_version.get(key) != _version_of(entry):
-                continue
-            del self._timer_version[key]
+        pop_due = self._timers.pop_due
+        while (key := pop_due(now)) is not None:
             self._fire(now, *key)
         return self._flush()
 
     # timers ------------------------------------------------------------------------------
 
-    def _schedule(self, at: float, kind: str, call_id: str, operator_id: int) -> None:
-        key = (kind, call_id, operator_id)
-        version = next(self._sequence)
-        self._timer_version[key] = version
-        heapq.heappush(self._timers, (at, version, key))
-
-    def _cancel_timer(self, kind: str, call_id: str, operator_id: int) -> None:
-        self._timer_version.pop((kind, call_id, operator_id), None)
-
     def _fire(self, now: float, kind: str, call_id: str, operator_id: int) -> None:
-        call = self.calls.get(call_id)
         if kind == "wrap_up":
             operator = self.operators[operator_id]
-            if operator.activity is Activity.WRAP_UP:
+            if operator.activity is WRAP_UP:
                 operator.wrap_up_until = None
-                self._set_activity(now, operator, Activity.IDLE, "wrap_up")
+                self._set_activity(now, operator, IDLE, "wrap_up")
                 self._dispatch(now, operator.groups)
-        elif call is None:
             return
-        elif kind == "ring":
-            if call.state is CallState.RINGING and operator_id in call.ringing:
-                self._withdraw(now, self.operators[operator_id], "timeout", count_unanswered=True)
-            elif call.state is CallState.DIALING_OPERATOR:
-                self._end(now, call, Outcome.FAILED, Side.SYSTEM, "operator_no_answer")
-        elif kind == "max_wait" and call.state in _LIVE_QUEUE_STATES:
-            self._leave_queue(now, call, "max_wait")
-        elif kind == "tier" and call.state is CallState.QUEUED and call.group_id is not None:
-            self._dispatch(now, [call.group_id])
-        elif kind == "ivr" and call.state is CallState.IVR and call.ivr is not None:
-            self._ivr_actions(now, call, call.ivr.timeout(now))
-
-    # queueing and offering --------------------------------------------------------------
-
-    def _enqueue(self, now: float, call: Call, group_id: int) -> None:
-        policy = self._policy(group_id)
-        call.state = CallState.QUEUED
-        call.group_id = group_id
-        call.queued_at = now
-        call.arrival = next(self._sequence)
-        self._event(ev.CallQueued(call.id, group_id, dict(call.variables)))
-        if policy.when_empty is not WhenEmpty.WAIT and not self._anyone_logged_in(group_id):
-            self._leave_queue(now, call, "nobody_logged_in")
-            return
-        self._command(ev.PlayQueueMusic(call.id))
-        heapq.heappush(self._queues[group_id], (-call.priority, call.arrival, call.id))
-        if policy.max_wait is not None:
-            self._schedule(now + policy.max_wait, "max_wait", call.id, 0)
-        self._dispatch(now, [group_id])
-
-    def _anyone_logged_in(self, group_id: int) -> bool:
-        return any(
-            self.operators[o].presence is not Presence.OFFLINE for o in self._members[group_id]
-        )
-
-    def _leave_queue(self, now: float, call: Call, reason: str) -> None:
-        """Max wait reached, or nobody to answer: overflow if the group says so, else missed."""
-        assert call.group_id is not None
-        policy = self.groups[call.group_id]
-        freed = self._stop_ringing(now, call, keep=None, reason="ended")
-        call.wait_seconds += now - (call.queued_at or now)
-        call.queued_at = None
-        self._cancel_timer("max_wait", call.id, 0)
-        target = policy.overflow_group
-        if target is not None and target not in call.overflowed_from and target in self.groups:
-            call.overflowed_from.append(call.group_id)
-            self._event(ev.CallOverflowed(call.id, call.group_id, target, None))
-            self._enqueue(now, call, target)
-        elif policy.overflow_number is not None:
-            call.overflowed_from.append(call.group_id)
-            self._event(ev.CallOverflowed(call.id, call.group_id, None, policy.overflow_number))
-            self._command(ev.Forward(call.id, policy.overflow_number))
-            self._end(now, call, Outcome.OVERFLOWED, Side.SYSTEM, reason, hang_up=False)
-        else:
-            self._end(now, call, Outcome.MISSED, Side.SYSTEM, reason)
-        self._dispatch(now, freed)
-
-    def _dispatch(self, now: float, group_ids: Iterable[int]) -> None:
-        """Offer waiting calls of these groups to available operators, oldest first."""
-        ordered = list(group_ids)
-        if len(ordered) > 1:
-            ordered.sort(key=self._head_order)
-        for group_id in ordered:
-            queue = self._queues[group_id]
-            while queue:
-                call = self.calls.get(queue[0][2])
-                if call is None or call.state is not CallState.QUEUED or call.group_id != group_id:
-                    heapq.heappop(queue)  # stale: a call that rings is queued again if unanswered
-                    continue
-                chosen = self._choose(now, call, group_id)
-                if not chosen:
-                    break
-                heapq.heappop(queue)
-                self._offer(now, call, chosen)
-
-    def _head_order(self, group_id: int) -> tuple[int, int]:
-        queue = self._queues.get(group_id) or [(0, 2**62, "")]
-        return queue[0][0], queue[0][1]
-
-    def _choose(self, now: float, call: Call, group_id: int) -> list[OperatorState]:
-        policy = self.groups[group_id]
-        tiers = self._available[group_id]
-        if not tiers:
-            return []
-        best = min(tiers)
-        if policy.tier_delay is not None:
-            ordered = sorted({self.operators[o].groups[group_id] for o in self._members[group_id]})
-            index = ordered.index(best)
-            unlock_at = (call.queued_at or now) + index * policy.tier_delay
-            if now < unlock_at:
-                self._schedule(unlock_at, "tier", call.id, 0)
-                return []
-        candidates = [self.operators[o] for o in tiers[best]]
-        if policy.strategy is Strategy.RING_ALL:
-            return sorted(candidates, key=lambda o: o.id)
-        if policy.strategy is Strategy.ROUND_ROBIN:
-            return [min(candidates, key=lambda o: (o.last_offer, o.id))]
-        if policy.strategy is Strategy.FEWEST_CALLS:
-            return [min(candidates, key=lambda o: (o.calls_taken, o.idle_since, o.id))]
-        return [min(candidates, key=lambda o: (o.idle_since, o.id))]
-
-    def _offer(self, now: float, call: Call, operators: list[OperatorState]) -> None:
-        group_id = call.group_id
-        assert group_id is not None
-        policy = self.groups[group_id]
-        call.state = CallState.RINGING
-        call.ring_started = now
-        wait = int(now - (call.queued_at or now))
-        for operator in operators:
-            operator.call_id = call.id
-            operator.last_offer = next(self._sequence)
-            self._set_activity(now, operator, Activity.RINGING, "call")
-            call.ringing.add(operator.id)
-            call.offered_to.append(operator.id)
-            self._schedule(now + policy.ring_timeout, "ring", call.id, operator.id)
-            self._event(
-                ev.CallOffered(
-                    call.id,
-                    operator.id,
-                    group_id,
-                    call.caller,
-                    call.called,
-                    wait,
-                    dict(call.variables),
-                )
-            )
-            self._command(ev.RingOperator(call.id, operator.id))
-
-    def _withdraw(
-        self, now: float, operator: OperatorState, reason: str, *, count_unanswered: bool
-    ) -> None:
-        """End one operator's offer; the call goes back to the queue if nobody else rings."""
-        call = self.calls[operator.call_id] if operator.call_id else None
-        assert call is not None
-        call.ringing.discard(operator.id)
-        self._cancel_timer("ring", call.id, operator.id)
-        self._event(ev.OfferWithdrawn(call.id, operator.id, reason))
-        self._command(ev.CancelRing(call.id, operator.id))
-        operator.call_id = None
-        operator.idle_since = now
-        self._set_activity(now, operator, Activity.IDLE, reason)
-        policy = self.groups[call.group_id] if call.group_id is not None else None
-        if count_unanswered:
-            operator.unanswered_in_row += 1
-            limit = policy.max_no_answer if policy else 0
-            if limit and operator.unanswered_in_row >= limit:
-                operator.unanswered_in_row = 0
-                self._change_presence(now, operator, Presence.BREAK, "no_answer")
-        if not call.ringing:
-            call.ring_seconds += now - (call.ring_started or now)
-            call.ring_started = None
-            call.state = CallState.QUEUED
-            if call.transfer_to is None and call.group_id is not None:
-                heapq.heappush(self._queues[call.group_id], (-call.priority, call.arrival, call.id))
-            if call.transfer_to is not None:  # a transfer nobody took: back to its group
-                call.transfer_to = None
-                call.priority += 1
-                assert call.group_id is not None
-                group_id = call.group_id
-                call.queued_at = None
-                self._enqueue(now, call, group_id)
-                return
-        groups = set(operator.groups) | ({call.group_id} if call.group_id else set())
-        self._dispatch(now, groups)
-
-    def _stop_ringing(self, now: float, call: Call, *, keep: int | None, reason: str) -> set[int]:
-        """Withdraw every offer of ``call`` but ``keep``'s; return the freed operators' groups."""
-        freed: set[int] = set()
-        for operator_id in sorted(call.ringing):
-            if operator_id == keep:
-                continue
-            operator = self.operators[operator_id]
-            self._cancel_timer("ring", call.id, operator_id)
-            self._event(ev.OfferWithdrawn(call.id, operator_id, reason))
-            self._command(ev.CancelRing(call.id, operator_id))
-            operator.call_id = None
-            self._set_activity(now, operator, Activity.IDLE, reason)
-            freed.update(operator.groups)
-        if call.ring_started is not None:
-            call.ring_seconds += now - call.ring_started
-            call.ring_started = None
-        call.ringing.clear()
-        return freed
-
-    # the IVR -----------------------------------------------------------------------------
-
-    def _ivr_actions(self, now: float, call: Call, actions: Iterable[IvrAction]) -> None:
-        session = call.ivr
-        assert session is not None
-        for action in actions:
-            if isinstance(action, IvrPlayPrompt):
-                self._command(ev.PlayPrompt(call.id, action.prompt.to_json(), action.interruptible))
-            elif isinstance(action, IvrStopPrompt):
-                self._command(ev.StopPrompt(call.id))
-            else:
-                self._finish_ivr(now, call, action.outcome)
-                return
-        self._cancel_timer("ivr", call.id, 0)
-        if session.deadline is not None:
-            self._schedule(session.deadline, "ivr", call.id, 0)
-
-    def _finish_ivr(self, now: float, call: Call, outcome: IvrOutcome) -> None:
-        for name, value in outcome.variables.items():
-            if call.variables.get(name) != value:
-                self._event(ev.IvrVariableCollected(call.id, name, value))
-        call.variables.update(outcome.variables)
-        call.ivr_seconds += now - (call.ivr_started or now)
-        call.ivr = None
-        self._cancel_timer("ivr", call.id, 0)
-        if isinstance(outcome, RouteToGroup) and outcome.group_id in self.groups:
-            self._enqueue(now, call, outcome.group_id)
-        elif isinstance(outcome, RouteToGroup):  # the group was deleted since the IVR was set
-            self._end(now, call, Outcome.MISSED, Side.SYSTEM, "ivr_group_gone")
-        else:
-            self._end(now, call, Outcome.MISSED, Side.SYSTEM, outcome.reason.value)
-
-    # endings -----------------------------------------------------------------------------
-
-    def _end(
-        self,
-        now: float,
-        call: Call,
-        outcome: Outcome,
-        side: Side,
-        reason: str,
-        *,
-        hang_up: bool = True,
-    ) -> None:
-        """Close the call: durations, operator released, one record, legs torn down."""
-        if call.state is CallState.ENDED:
-            return
-        if call.state is CallState.IVR:
-            call.ivr_seconds += now - (call.ivr_started or now)
-        if call.queued_at is not None:
-            call.wait_seconds += now - call.queued_at
-            call.queued_at = None
-        if call.hold_started is not None:
-            call.hold_seconds += now - call.hold_started
-            call.hold_started = None
-        self._stop_talk(now, call)
-        for kind in ("max_wait", "ivr", "tier"):
-            self._cancel_timer(kind, call.id, 0)
-        answered_by = call.operator_id
-        if answered_by is not None:
-            operator = self.operators[answered_by]
-            self._cancel_timer("ring", call.id, answered_by)
-            if operator.call_id == call.id:
-                self._release(
-                    now, operator, answered=call.answered_at is not None, group=call.group_id
-                )
-        call.state = CallState.ENDED
-        call.ended_at, call.outcome, call.ended_by, call.reason = now, outcome, side, reason
-        del self.calls[call.id]
-        self._event(ev.CallEnded(_record(call)))
-        if hang_up:
-            self._command(ev.HangUp(call.id, reason))
-
-    def _release(
-        self, now: float, operator: OperatorState, *, answered: bool, group: int | None
-    ) -> None:
-        """The operator's call is over: wrap-up, then available again."""
-        operator.call_id = None
-        operator.idle_since = now
-        wrap_up = self.groups[group].wrap_up if group is not None else DEFAULT_WRAP_UP_OUTBOUND
-        if answered and wrap_up > 0:
-            operator.wrap_up_until = now + wrap_up
-            self._set_activity(now, operator, Activity.WRAP_UP, "call")
-            self._schedule(now + wrap_up, "wrap_up", "", operator.id)
-        else:
-            self._set_activity(now, operator, Activity.IDLE, "call")
-            self._dispatch(now, operator.groups)
-
-    # helpers -----------------------------------------------------------------------------
-
-    def _stop_talk(self, now: float, call: Call) -> None:
-        if call.talk_started is not None:
-            call.talk_seconds += now - call.talk_started
-            call.talk_started = None
-
-    def _connected_to(self, call_id: str, operator_id: int, *states: CallState) -> Call:
-        call = self._call(call_id)
-        self._operator(operator_id)
-        if call.operator_id != operator_id or call.state not in states:
-            raise InvalidCallAction(
-                f"call {call_id} is not {' or '.join(s.value for s in states)} "
-                f"with operator {operator_id}"
-            )
-        return call
-
-    def _index(self, operator: OperatorState, *, available: bool) -> None:
-        """Keep ``_available`` in step with one operator's availability."""
-        for group_id, tier in operator.groups.items():
-            tiers = self._available[group_id]
-            if available:
-                tiers.setdefault(tier, set()).add(operator.id)
-            elif tier in tiers:
-                tiers[tier].discard(operator.id)
-                if not tiers[tier]:
-                    del tiers[tier]
-
-    def _change_presence(
-        self, now: float, operator: OperatorState, presence: Presence, reason: str
-    ) -> None:
-        was = operator.available
-        operator.presence = presence
-        operator.presence_since = now
-        if presence is Presence.ONLINE:
-            operator.unanswered_in_row = 0
-            operator.idle_since = now if operator.activity is Activity.IDLE else operator.idle_since
-        if operator.available is not was:
-            self._index(operator, available=not was)
-        self._status_event(operator, reason)
-
-    def _set_activity(
-        self, now: float, operator: OperatorState, activity: Activity, reason: str
-    ) -> None:
-        if operator.activity is activity:
-            return
-        was = operator.available
-        operator.activity = activity
-        if operator.available is not was:
-            self._index(operator, available=not was)
-        self._status_event(operator, reason)
-
-    def _status_event(self, operator: OperatorState, reason: str) -> None:
-        self._event(
-            ev.OperatorStatusChanged(
-                operator.id, operator.shown_status, operator.presence, operator.activity, reason
-            )
-        )
-
-    def _policy(self, group_id: int) -> GroupPolicy:
-        policy = self.groups.get(group_id)
-        if policy is None:
-            raise NotFound(f"no group {group_id} in the routing core")
-        return policy
-
-    def _operator(self, operator_id: int) -> OperatorState:
-        operator = self.operators.get(operator_id)
-        if operator is None:
-            raise NotFound(f"no operator {operator_id} in the routing core")
-        return operator
-
-    def _call(self, call_id: str) -> Call:
         call = self.calls.get(call_id)
         if call is None:
-            raise NoSuchCall(f"no live call {call_id}")
-        return call
-
-    def _event(self, event: ev.RoutingEvent) -> None:
-        self._step.events.append(event)
-
-    def _command(self, command: ev.SwitchCommand) -> None:
-        self._step.commands.append(command)
+            return
+        if kind == "ring":
+            if call.state is RINGING and operator_id in call.ringing:
+                self._withdraw(now, self.operators[operator_id], "timeout", count_unanswered=True)
+            elif call.state is DIALING_OPERATOR:
+                self._end(now, call, Outcome.FAILED, Side.SYSTEM, "operator_no_answer")
+        elif kind == "max_wait" and (call.state is QUEUED or call.state is RINGING):
+            self._leave_queue(now, call, "max_wait")
+        elif kind == "tier" and call.state is QUEUED and call.group_id is not None:
+            self._dispatch(now, (call.group_id,))
+        elif kind == "ivr" and call.state is IN_IVR and call.ivr is not None:
+            self._ivr_actions(now, call, call.ivr.timeout(now))
 
     def _flush(self) -> Step:
-        step, self._step = self._step, Step()
+        step = Step(self._events, self._commands)
+        self._events, self._commands = [], []
         return step
-
-
-def _version_of(entry: tuple[float, int, tuple[str, str, int]]) -> int:
-    return entry[1]
-
-
-def _record(call: Call) -> CallRecord:
-    ended = call.ended_at if call.ended_at is not None else call.created_at
-    assert call.outcome is not None
-    assert call.ended_by is not None
-    return CallRecord(
-        id_call=call.id,
-        direction=call.direction,
-        caller_number=call.caller,
-        service_number=call.called,
-        id_group=call.group_id,
-        outcome=call.outcome,
-        ended_by=call.ended_by,
-        disconnect_reason=call.reason or "normal",
-        started_at=call.created_at,
-        ended_at=ended,
-        id_op=call.answered_by,
-        operators_offered=tuple(call.offered_to),
-        overflowed_from=tuple(call.overflowed_from),
-        ticket_id=call.ticket_id,
-        variables=dict(call.variables),
-        duration=ended - call.created_at,
-        duration_ring=call.ring_seconds,
-        duration_svi=call.ivr_seconds,
-        duration_wait=call.wait_seconds,
-        duration_comm=call.talk_seconds,
-        duration_hold=call.hold_seconds,
-    )

@@ -6,13 +6,13 @@ back through the core's inputs (``answered``, ``hung_up``, ``digit``, ...).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any, ClassVar
 
-from voicemgmt.domain.routing.model import Activity, CallRecord, Presence
+from voicemgmt.domain.routing.model import Activity, CallRecord, Presence, immutable
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class RoutingEvent:
     kind: ClassVar[str] = "event"
 
@@ -20,7 +20,7 @@ class RoutingEvent:
         return asdict(self)
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class CallArrived(RoutingEvent):
     kind: ClassVar[str] = "call.arrived"
     id_call: str
@@ -28,7 +28,7 @@ class CallArrived(RoutingEvent):
     e164_in: str
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class IvrVariableCollected(RoutingEvent):
     kind: ClassVar[str] = "call.ivr_variable"
     id_call: str
@@ -36,7 +36,7 @@ class IvrVariableCollected(RoutingEvent):
     value: str
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class CallQueued(RoutingEvent):
     kind: ClassVar[str] = "call.queued"
     id_call: str
@@ -44,7 +44,7 @@ class CallQueued(RoutingEvent):
     variables: dict[str, str]
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class CallOffered(RoutingEvent):
     kind: ClassVar[str] = "call.offered"
     id_call: str
@@ -56,7 +56,7 @@ class CallOffered(RoutingEvent):
     variables: dict[str, str]
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class OfferWithdrawn(RoutingEvent):
     """An offer ended without this operator taking the call."""
 
@@ -66,7 +66,7 @@ class OfferWithdrawn(RoutingEvent):
     reason: str  # declined, timeout, taken_by_other, caller_hung_up, ended
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class CallAnswered(RoutingEvent):
     kind: ClassVar[str] = "call.answered"
     id_call: str
@@ -75,7 +75,7 @@ class CallAnswered(RoutingEvent):
     direction: str
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class OutboundStarted(RoutingEvent):
     kind: ClassVar[str] = "call.outbound"
     id_call: str
@@ -85,21 +85,21 @@ class OutboundStarted(RoutingEvent):
     ticket_id: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class CallHeld(RoutingEvent):
     kind: ClassVar[str] = "call.held"
     id_call: str
     id_op: int
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class CallResumed(RoutingEvent):
     kind: ClassVar[str] = "call.resumed"
     id_call: str
     id_op: int
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class CallTransferred(RoutingEvent):
     kind: ClassVar[str] = "call.transferred"
     id_call: str
@@ -108,7 +108,7 @@ class CallTransferred(RoutingEvent):
     to_group: int | None
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class CallOverflowed(RoutingEvent):
     kind: ClassVar[str] = "call.overflowed"
     id_call: str
@@ -117,13 +117,13 @@ class CallOverflowed(RoutingEvent):
     to_number: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class CallEnded(RoutingEvent):
     kind: ClassVar[str] = "call.ended"
     record: CallRecord
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class OperatorStatusChanged(RoutingEvent):
     kind: ClassVar[str] = "operator.status"
     id_op: int
@@ -136,68 +136,68 @@ class OperatorStatusChanged(RoutingEvent):
 # Commands to the phone system (the Switch port)
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class SwitchCommand:
     call_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class AnswerCaller(SwitchCommand):
     """Take the inbound leg off-hook (before an IVR or the queue's music)."""
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class PlayPrompt(SwitchCommand):
     prompt: dict[str, str]  # {"text": ...} or {"audio": ...}
     interruptible: bool
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class StopPrompt(SwitchCommand):
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class PlayQueueMusic(SwitchCommand):
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class RingOperator(SwitchCommand):
     operator_id: int
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class CancelRing(SwitchCommand):
     operator_id: int
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Bridge(SwitchCommand):
     operator_id: int
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Hold(SwitchCommand):
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Unhold(SwitchCommand):
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class DialCustomer(SwitchCommand):
     number: str
     caller_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Forward(SwitchCommand):
     number: str
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class HangUp(SwitchCommand):
     reason: str

@@ -4,9 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar, dataclass_transform
 
 from voicemgmt.domain.ivr import IvrSession
+
+_T = TypeVar("_T")
+
+
+@dataclass_transform(frozen_default=True)
+def immutable(cls: type[_T]) -> type[_T]:
+    """A slotted dataclass that is immutable by contract: mypy treats it as frozen.
+
+    At run time it is not frozen: a frozen dataclass's ``__init__`` sets each field through
+    ``object.__setattr__``, four times the cost of a plain one, and the core makes several of
+    these values per routing decision. Equality and hashing are those of a frozen dataclass.
+    """
+    return dataclass(slots=True, unsafe_hash=True)(cls)
 
 
 class Presence(StrEnum):
@@ -108,6 +121,12 @@ _POLICY_FIELDS = frozenset(
 )
 
 
+# Read once: on Python 3.11, ``Presence.ONLINE`` takes EnumType.__getattr__'s slow path.
+_ONLINE, _BUSY, _IDLE = Presence.ONLINE, Presence.BUSY, Activity.IDLE
+_OCCUPIED = (Activity.IN_CALL, Activity.WRAP_UP)
+_AT_WORK = (Presence.ONLINE, Presence.BUSY)
+
+
 @dataclass(slots=True)
 class OperatorState:
     id: int
@@ -124,16 +143,13 @@ class OperatorState:
 
     @property
     def available(self) -> bool:
-        return self.presence is Presence.ONLINE and self.activity is Activity.IDLE
+        return self.presence is _ONLINE and self.activity is _IDLE
 
     @property
     def shown_status(self) -> Presence:
         """The status a banner shows: busy while in a call, whatever the presence."""
-        if self.activity in (Activity.IN_CALL, Activity.WRAP_UP) and self.presence in (
-            Presence.ONLINE,
-            Presence.BUSY,
-        ):
-            return Presence.BUSY
+        if self.activity in _OCCUPIED and self.presence in _AT_WORK:
+            return _BUSY
         return self.presence
 
 
@@ -174,7 +190,7 @@ class Call:
     reason: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class CallRecord:
     """What a finished call leaves behind; named after the platform API's fields (SPEC §6)."""
 
@@ -199,3 +215,34 @@ class CallRecord:
     duration_wait: float
     duration_comm: float
     duration_hold: float
+
+
+def record_of(call: Call) -> CallRecord:
+    """The record of an ended call."""
+    ended = call.ended_at if call.ended_at is not None else call.created_at
+    assert call.outcome is not None
+    assert call.ended_by is not None
+    # Positional, in the order of CallRecord's fields: 21 keywords cost 1.5 µs more per call.
+    return CallRecord(
+        call.id,  # id_call
+        call.direction,
+        call.caller,  # caller_number
+        call.called,  # service_number
+        call.group_id,  # id_group
+        call.outcome,
+        call.ended_by,
+        call.reason or "normal",  # disconnect_reason
+        call.created_at,  # started_at
+        ended,  # ended_at
+        call.answered_by,  # id_op
+        tuple(call.offered_to),  # operators_offered
+        tuple(call.overflowed_from),
+        call.ticket_id,
+        dict(call.variables),
+        ended - call.created_at,  # duration
+        call.ring_seconds,  # duration_ring
+        call.ivr_seconds,  # duration_svi
+        call.wait_seconds,  # duration_wait
+        call.talk_seconds,  # duration_comm
+        call.hold_seconds,  # duration_hold
+    )
