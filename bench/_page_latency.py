@@ -271,6 +271,7 @@ def print_results(results: list[tuple[Stage, list[float]]], memory: tuple[float,
             f"(goal p99 <= {GOAL_P99_MS:g} ms: {verdict})"
         )
     print(
-        f"  memory (PSS): server {memory[0]:.0f} MiB, browser {memory[1]:.0f} MiB (all its processes)"
+        f"  memory (PSS): server {memory[0]:.0f} MiB, "
+        f"browser {memory[1]:.0f} MiB (all its processes)"
     )
     print("  CPU columns: share of one core; machine: all cores busy (2 cores = 200%)")
