@@ -146,3 +146,59 @@ def test_a_new_api_password_applies_at_once(app: LiveServer, acme: SeededAccount
         new = client.get("/api/v1/account", auth=(acme.login, "a brand new password"))
     assert old.status_code == 401
     assert new.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("settings_in", "field"),
+    [
+        ({"ring_timeout": 0}, "settings.ring_timeout"),  # would offer and time out for ever
+        ({"ring_timeout": "20"}, "settings.ring_timeout"),
+        ({"ring_timeout": True}, "settings.ring_timeout"),
+        ({"wrap_up": -1}, "settings.wrap_up"),
+        ({"max_wait": 1e9}, "settings.max_wait"),
+        ({"max_no_answer": 2.5}, "settings.max_no_answer"),
+        ({"max_no_answer": 101}, "settings.max_no_answer"),
+        ({"strategy": "random"}, "settings.strategy"),
+        ({"when_empty": "maybe"}, "settings.when_empty"),
+        ({"overflow_group": "sales"}, "settings.overflow_group"),
+        ({"overflow_number": "not a number"}, None),
+        ({"tier_delay": 0}, "settings.tier_delay"),
+    ],
+)
+def test_routing_settings_the_core_cannot_use_are_refused(
+    app: LiveServer, acme: SeededAccount, settings_in: dict[str, Any], field: str | None
+) -> None:
+    with app.client() as client:
+        answer = client.patch(
+            f"/api/v1/groups/{acme.id_group}", auth=acme.auth, json={"settings": settings_in}
+        )
+        group = client.get(f"/api/v1/groups/{acme.id_group}", auth=acme.auth).json()
+    assert answer.status_code == 400, answer.text
+    if field is not None:
+        assert answer.json()["details"]["field"] == field
+    assert group["settings"] == {}
+
+
+def test_a_click_to_call_can_be_transferred_to_a_group_not_to_an_operator(
+    app: LiveServer, acme: SeededAccount
+) -> None:
+    ana = token_for(app, acme, id_agent=acme.id_agent)
+    bob = token_for(app, acme, id_agent=acme.other_id_agent)
+    for token in (ana, bob):
+        as_user(app, token, "PUT", "/api/v1/me/status", json={"status": "online"})
+    call_id = as_user(app, ana, "POST", "/api/v1/me/calls", json={"to": "33618220000"}).json()[
+        "id_call"
+    ]
+    as_user(app, ana, "POST", f"/api/v1/me/calls/{call_id}/answer")  # her own line
+    deadline = time.monotonic() + 10
+    while not any(
+        c["state"] == "connected"
+        for c in as_user(app, ana, "GET", "/api/v1/me/state").json()["calls"]
+    ):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    path = f"/api/v1/me/calls/{call_id}/transfer"
+    refused = as_user(app, ana, "POST", path, json={"id_op": acme.other_id_agent})
+    assert (refused.status_code, refused.json()["err_code"]) == (409, "invalid_call_action")
+    moved = as_user(app, ana, "POST", path, json={"id_group": acme.id_group})
+    assert moved.status_code == 200, moved.text

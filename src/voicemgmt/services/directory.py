@@ -46,6 +46,7 @@ from voicemgmt.domain.errors import (
 from voicemgmt.domain.ivr import parse_ivr
 from voicemgmt.domain.origins import normalize_crm_url, normalize_origin
 from voicemgmt.domain.phone import normalize_e164
+from voicemgmt.domain.routing.model import GroupPolicy
 from voicemgmt.services.ports import Clock, PasswordHasher, UnitOfWork, UnitOfWorkFactory
 
 
@@ -548,4 +549,5 @@ def _group_settings(settings: object) -> dict[str, Any]:
     checked = check_settings(settings)
     if "crm_url" in checked and checked["crm_url"] is not None:
         checked["crm_url"] = normalize_crm_url(checked["crm_url"])
+    GroupPolicy.from_settings(0, checked)  # routing settings the core can route with
     return checked

@@ -441,7 +441,7 @@ class RoutingService:
         for group in groups:
             try:
                 policies.append(GroupPolicy.from_settings(group.id, group.settings))
-            except (TypeError, ValueError) as exc:
+            except (TypeError, ValueError, InvalidInput) as exc:  # stored before checks
                 log.warning("group %s has unusable routing settings (%s): defaults", group.id, exc)
                 policies.append(GroupPolicy(group.id))
         members = {o.id: {m.group_id: m.priority for m in o.memberships} for o in operators}

@@ -158,7 +158,7 @@ async def my_directory(me: TokenOwnerDep, container: ContainerDep) -> dict[str, 
 def _wrap_up(group: Group) -> float:
     try:
         return GroupPolicy.from_settings(group.id, group.settings).wrap_up
-    except (TypeError, ValueError):  # unusable settings route with the defaults
+    except (TypeError, ValueError, InvalidInput):  # unusable settings route with the defaults
         return GroupPolicy(group.id).wrap_up
 
 

@@ -281,6 +281,11 @@ class RoutingCore(Transitions):
         if (to_operator is None) == (to_group is None):
             raise InvalidInput("transfer to exactly one of an operator or a group")
         call = self._connected_to(call_id, operator_id, CONNECTED, HELD)
+        if to_operator is not None and call.group_id is None:
+            # An offer needs a group's ring timeout, and somewhere to go back if unanswered.
+            raise InvalidCallAction(
+                "a call outside any group (a click-to-call) can be transferred to a group only"
+            )
         if to_operator is not None:
             target = self._operator(to_operator)
             if not target.available:

@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, TypeVar, dataclass_transform
 
+from voicemgmt.domain.errors import InvalidInput
 from voicemgmt.domain.ivr import IvrSession
+from voicemgmt.domain.phone import normalize_e164
 
 _T = TypeVar("_T")
 
@@ -97,13 +99,67 @@ class GroupPolicy:
 
     @classmethod
     def from_settings(cls, group_id: int, settings: dict[str, Any]) -> GroupPolicy:
-        """Read a group's stored settings; unknown keys are left to other features."""
+        """Read a group's stored settings; unknown keys are left to other features.
+
+        Raises ``InvalidInput`` (naming the setting) for a value the core cannot route with.
+        """
         known = {k: v for k, v in settings.items() if k in _POLICY_FIELDS}
-        if "strategy" in known:
-            known["strategy"] = Strategy(known["strategy"])
-        if "when_empty" in known:
-            known["when_empty"] = WhenEmpty(known["when_empty"])
+        for name, (low, high, optional) in _RANGES.items():
+            if name in known:
+                known[name] = _number(name, known[name], low, high, optional=optional)
+        for name, low, optional in (("overflow_group", 1, True), ("max_no_answer", 0, False)):
+            if name not in known:
+                continue
+            value = known[name]
+            if value is None and optional:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value < 2**31:
+                raise InvalidInput(
+                    f"{name} must be a whole number of at least {low}", field=f"settings.{name}"
+                )
+        if known.get("max_no_answer", 0) > MAX_NO_ANSWER:
+            raise InvalidInput(
+                f"max_no_answer must be at most {MAX_NO_ANSWER}", field="settings.max_no_answer"
+            )
+        if known.get("overflow_number") is not None:
+            if not isinstance(known["overflow_number"], str):
+                raise InvalidInput(
+                    "overflow_number must be E.164 digits", field="settings.overflow_number"
+                )
+            known["overflow_number"] = normalize_e164(known["overflow_number"])
+        for name, kind in (("strategy", Strategy), ("when_empty", WhenEmpty)):
+            if name in known:
+                try:
+                    known[name] = kind(known[name])
+                except ValueError as exc:
+                    choices = ", ".join(member.value for member in kind)
+                    raise InvalidInput(
+                        f"{name} must be one of {choices}", field=f"settings.{name}"
+                    ) from exc
         return cls(group_id=group_id, **known)
+
+
+def _number(name: str, value: object, low: float, high: float, *, optional: bool) -> float | None:
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise InvalidInput(
+            f"{name} must be a number from {low:g} to {high:g}"
+            + (" (or null)" if optional else ""),
+            field=f"settings.{name}",
+        )
+    return float(value)
+
+
+MAX_NO_ANSWER = 100
+# name → (lowest, highest, may be null), in seconds. No zero ring timeout: an offer would time
+# out the instant it is made, then again, for ever.
+_RANGES: dict[str, tuple[float, float, bool]] = {
+    "ring_timeout": (0.1, 600, False),
+    "wrap_up": (0, 3600, False),
+    "max_wait": (0.1, 86_400, True),
+    "tier_delay": (0.1, 3600, True),
+}
 
 
 _POLICY_FIELDS = frozenset(
