@@ -1,9 +1,19 @@
 #!/bin/sh
 # Debian packages the test suite drives as real peers. Installs only what is missing.
-#   curl — the guide's own curl commands are run as written
+#   curl             — the guide's own curl commands are run as written
+#   baresip-core     — SIP phones (callers, operators' phones) scripted over ctrl_tcp
+#   sip-tester       — SIPp, for SIP protocol cases, load and the benchmarks
+#   espeak-ng        — text prompts rendered to audio
+#   sox              — audio checks in tests
+#   rtpengine-daemon — the rtpengine media backend (userspace mode)
 set -eu
 missing=""
 command -v curl >/dev/null 2>&1 || missing="$missing curl"
+command -v baresip >/dev/null 2>&1 || missing="$missing baresip-core"
+command -v sipp >/dev/null 2>&1 || missing="$missing sip-tester"
+command -v espeak-ng >/dev/null 2>&1 || missing="$missing espeak-ng"
+command -v sox >/dev/null 2>&1 || missing="$missing sox"
+command -v rtpengine >/dev/null 2>&1 || missing="$missing rtpengine-daemon"
 [ -z "$missing" ] && exit 0
 
 as_root() {
@@ -11,4 +21,5 @@ as_root() {
         echo "need root to install:$missing" >&2; exit 1; fi
 }
 as_root apt-get update -q
+# rtpengine's package starts a daemon by default; the tests run their own instance.
 as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing
