@@ -190,6 +190,15 @@ class Baresip:
         path = self.dir / "baresip.log"
         return path.read_text(errors="replace")[-3000:] if path.exists() else ""
 
+    def wait_log(self, text: str, timeout: float = 15.0) -> str:
+        """Wait for ``text`` in baresip's output (for what happens before ctrl_tcp connects)."""
+        deadline = time.monotonic() + timeout
+        while text not in (found := self.logs()):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"baresip {self.name}: no {text!r} in {found}")
+            time.sleep(0.1)
+        return found
+
     def stop(self) -> None:
         if self._sock is not None:
             self._sock.close()

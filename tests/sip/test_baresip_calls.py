@@ -8,6 +8,7 @@ what each phone recorded with what the other side played.
 
 from __future__ import annotations
 
+import array
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 from tests.sip.peers import Baresip, baresip, correlation, need, read_wav
 from tests.sip.platform import CALLER_VOICE, OPERATOR_VOICE, SipPlatform, sip_platform
 from tests.test_calls_api import Operator, events, next_event, record_of
+from voicemgmt.adapters.switch.sip.prompts import chime
 
 pytestmark = pytest.mark.sip
 
@@ -110,6 +112,8 @@ def test_a_caller_goes_through_the_ivr_to_an_operator_and_both_hear_each_other(
         heard_by_caller, _ = read_wav(caller.recording("dec"))
         heard_by_operator, _ = read_wav(phone.recording("dec"))
     assert correlation(heard_by_caller, platform.prompt) > 0.9
+    music = array.array("h", chime().pcm[: 2 * 4000])  # the first half second of the music
+    assert correlation(heard_by_caller, music) > 0.9
     talk = heard_by_operator[-3 * 8000 : -1 * 8000]  # a stretch of the conversation
     assert correlation(CALLER_VOICE, talk) > 0.9
     answer_part = heard_by_caller[-3 * 8000 : -1 * 8000]

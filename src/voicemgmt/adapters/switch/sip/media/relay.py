@@ -1,8 +1,10 @@
 """The in-process RTP relay: one UDP socket per leg, forwarding between bridged legs.
 
-Forwarding is raw (the packet as received, to the other leg's peer) when both legs use the
-same payload types; otherwise the payload type is rewritten and G.711 transcoded byte for
-byte. Packets come from the address the peer's SDP announced, or the first address RTP
+Each leg sends its peer one continuous RTP stream: one SSRC, sequence numbers and timestamps
+that run on across prompts, music and bridged audio (forwarded packets are re-stamped), so
+that the peer's jitter buffer never sees a jump. The payload is forwarded as received when
+both legs use the same codec, else G.711 transcoded byte for byte. Packets come from the
+address the peer's SDP announced, or the first address RTP
 arrives from once connected (symmetric RTP, for peers behind NAT). Prompts and music are
 sent by one 20 ms clock for all legs, so the cost is one timer whatever the number of calls.
 Fast under uvloop (the loop ``uvicorn`` picks when it is installed).
@@ -14,6 +16,8 @@ import asyncio
 import logging
 import secrets
 import socket
+import struct
+import time
 from collections.abc import Callable
 from typing import cast
 
@@ -30,6 +34,7 @@ from voicemgmt.adapters.switch.sip.rtp import DtmfReceiver, RtpError, RtpHeader,
 log = logging.getLogger(__name__)
 FRAME_SECONDS = FRAME_SAMPLES / 8000
 MAX_PACKET = 1500
+_HEADER = struct.Struct("!BBHII")
 
 
 class RelayLeg(asyncio.DatagramProtocol):
@@ -55,6 +60,10 @@ class RelayLeg(asyncio.DatagramProtocol):
         self._loop_audio = False
         self._done: Callable[[], None] | None = None
         self._first_frame = True
+        self._source: int | None = None  # the SSRC being forwarded to our peer
+        self._seq_offset = 0
+        self._ts_offset = 0
+        self._last_sent = 0.0
         self.received = self.sent = 0
 
     @property
@@ -79,6 +88,8 @@ class RelayLeg(asyncio.DatagramProtocol):
         self._loop_audio = loop
         self._done = done
         self._first_frame = True
+        self._source = None
+        self._skip_gap()
         self.relay._playing.add(self)
         self.relay._ensure_clock()
 
@@ -107,18 +118,53 @@ class RelayLeg(asyncio.DatagramProtocol):
         peer = self.peer
         if peer is None or peer.remote is None or peer.muted or peer.transport is None:
             return
+        if peer.relay._playing and peer in peer.relay._playing:
+            return  # a prompt or music plays to the peer
+        if data[0] == 0x80:
+            body = data[12:]
+        else:  # CSRCs, an extension or padding: keep the payload only
+            try:
+                header = RtpHeader.parse(data)
+            except RtpError:
+                return
+            body = data[header.payload_offset : header.payload_end]
         if payload_type == self.codec:
             if peer.codec != self.codec:
-                data = self._rewrite(data, peer.codec, transcode=True)
-        elif payload_type == self.dtmf_pt:
-            if peer.dtmf_pt is None:
-                return
-            if peer.dtmf_pt != payload_type:
-                data = self._rewrite(data, peer.dtmf_pt, transcode=False)
-        else:
-            return  # comfort noise and codecs we did not negotiate
-        peer.transport.sendto(data, peer.remote)
-        peer.sent += 1
+                body = g711.transcode(body, self.codec, peer.codec)
+            peer._forward(data, peer.codec, body, audio=True)
+        elif payload_type == self.dtmf_pt and peer.dtmf_pt is not None:
+            peer._forward(data, peer.dtmf_pt, body, audio=False)
+
+    def _forward(self, data: bytes, payload_type: int, body: bytes, *, audio: bool) -> None:
+        """Send a packet from the bridged leg as part of our own stream."""
+        ssrc_in = int.from_bytes(data[8:12], "big")
+        sequence_in = (data[2] << 8) | data[3]
+        timestamp_in = int.from_bytes(data[4:8], "big")
+        marker = data[1] & 0x80
+        if ssrc_in != self._source:
+            self._source = ssrc_in
+            self._skip_gap()
+            self._seq_offset = (self._sequence - sequence_in) & 0xFFFF
+            self._ts_offset = (self._timestamp - timestamp_in) & 0xFFFFFFFF
+            marker = 0x80
+        sequence = (sequence_in + self._seq_offset) & 0xFFFF
+        timestamp = (timestamp_in + self._ts_offset) & 0xFFFFFFFF
+        header = _HEADER.pack(0x80, marker | payload_type, sequence, timestamp, self._ssrc)
+        assert self.transport is not None and self.remote is not None
+        self.transport.sendto(header + body, self.remote)
+        self.sent += 1
+        if (sequence - self._sequence) & 0xFFFF < 0x8000:
+            self._sequence = (sequence + 1) & 0xFFFF
+        if audio:
+            self._timestamp = (timestamp + FRAME_SAMPLES) & 0xFFFFFFFF
+        self._last_sent = time.monotonic()
+
+    def _skip_gap(self) -> None:
+        """Advance our timestamp over the time nothing was sent (a silent stretch)."""
+        if self._last_sent:
+            frames = int((time.monotonic() - self._last_sent) / FRAME_SECONDS)
+            if frames > 1:
+                self._timestamp = (self._timestamp + (frames - 1) * FRAME_SAMPLES) & 0xFFFFFFFF
 
     def _on_dtmf(self, data: bytes) -> None:
         try:
@@ -131,13 +177,6 @@ class RelayLeg(asyncio.DatagramProtocol):
                 self._digit(digit)
             except Exception:
                 log.exception("digit handler failed for call %s", self.call_id)
-
-    def _rewrite(self, data: bytes, payload_type: int, *, transcode: bool) -> bytes:
-        second = (data[1] & 0x80) | payload_type
-        body = data[12:]
-        if transcode:
-            body = g711.transcode(body, self.codec, payload_type)
-        return bytes([data[0], second]) + data[2:12] + body
 
     def error_received(self, exc: Exception) -> None:
         pass  # ICMP unreachable from a peer that went away: the signalling will tell
@@ -167,6 +206,7 @@ class RelayLeg(asyncio.DatagramProtocol):
             self.remote,
         )
         self.sent += 1
+        self._last_sent = time.monotonic()
         self._first_frame = False
         self._sequence = (self._sequence + 1) & 0xFFFF
         self._timestamp = (self._timestamp + FRAME_SAMPLES) & 0xFFFFFFFF
