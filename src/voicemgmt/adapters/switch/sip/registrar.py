@@ -37,6 +37,7 @@ class SourceThrottle:
         self._banned: dict[str, float] = {}
 
     def blocked(self, request: Request, source: Address, now: float) -> bool:
+        """Should this request go unanswered (a scanner, or a source that kept failing)?"""
         agent = (request.headers.get("user-agent") or "").lower()
         if any(name in agent for name in SCANNERS):
             return True

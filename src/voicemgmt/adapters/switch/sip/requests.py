@@ -134,7 +134,7 @@ class RequestHandler:
         except Exception:
             log.exception("REGISTER from %s failed", source)
             response, failed = response_to(request, 500), False
-        if failed:
+        if failed and not self.trunk.allowed_source(source):  # never lock the trunk out
             self.throttle.failed(source, now)
         self._respond(transaction, response)
 

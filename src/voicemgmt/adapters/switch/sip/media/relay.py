@@ -150,7 +150,8 @@ class RelayLeg(asyncio.DatagramProtocol):
         sequence = (sequence_in + self._seq_offset) & 0xFFFF
         timestamp = (timestamp_in + self._ts_offset) & 0xFFFFFFFF
         header = _HEADER.pack(0x80, marker | payload_type, sequence, timestamp, self._ssrc)
-        assert self.transport is not None and self.remote is not None
+        assert self.transport is not None
+        assert self.remote is not None
         self.transport.sendto(header + body, self.remote)
         self.sent += 1
         if (sequence - self._sequence) & 0xFFFF < 0x8000:
