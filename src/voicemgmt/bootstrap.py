@@ -151,7 +151,18 @@ def sip_switch(settings: Settings, directory: SipDirectory) -> Switch:
     listen = host_port(settings.sip_listen)
     public = settings.sip_public_host or listen[0]
     rtp_host = settings.rtp_host or public
-    media: MediaBackend = RtpRelay(rtp_host, port_range(settings.rtp_ports))
+    media: MediaBackend
+    if settings.media == "rtpengine":
+        from voicemgmt.adapters.switch.sip.media.rtpengine import RtpengineMedia
+
+        media = RtpengineMedia(
+            host_port(settings.rtpengine_ng),
+            rtp_host,
+            host_port(settings.rtpengine_dtmf),
+            Path(settings.data_dir).resolve() / "rtpengine-media",
+        )
+    else:
+        media = RtpRelay(rtp_host, port_range(settings.rtp_ports))
     data = Path(settings.data_dir)
     prompts = PromptLibrary(
         settings.sip_prompts_dir or data / "prompts",

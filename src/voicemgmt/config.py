@@ -47,10 +47,11 @@ class Settings(BaseSettings):
     sip_prompts_dir: Path | None = None
     sip_music_file: Path | None = None
     sip_voice: str = "en"
-    media: Literal["relay"] = "relay"
+    media: Literal["relay", "rtpengine"] = "relay"
     rtp_host: str | None = None
     rtp_ports: str = "20000-29999"
     rtpengine_ng: str = "127.0.0.1:2223"
+    rtpengine_dtmf: str = "127.0.0.1:2224"  # where rtpengine's --dtmf-log-dest sends digits
     sim_prompt_seconds: float = Field(default=2.0, ge=0)
     sim_digit_interval: float = Field(default=0.3, ge=0)
     sim_customer_answer_after: float = Field(default=3.0, ge=0)
@@ -86,7 +87,7 @@ class Settings(BaseSettings):
             raise ValueError(f"database_url is not a valid URL: {exc}") from exc
         return value
 
-    @field_validator("sip_listen", "sip_trunk_outbound", "rtpengine_ng")
+    @field_validator("sip_listen", "sip_trunk_outbound", "rtpengine_ng", "rtpengine_dtmf")
     @classmethod
     def _host_port(cls, value: str | None) -> str | None:
         if value is not None:

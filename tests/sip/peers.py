@@ -284,3 +284,69 @@ def baresip(
         yield phone
     finally:
         phone.stop()
+
+
+class Rtpengine:
+    """The rtpengine daemon in userspace mode, on free loopback ports, for one test."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.binary = need("rtpengine")
+        self.ng_port = free_udp_port(gap=1)
+        self.dtmf_port = free_udp_port(gap=1)
+        self.rtp = free_udp_port(pairs=200)
+        self.dir = workdir / "rtpengine"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.log = open(self.dir / "rtpengine.log", "wb")  # noqa: SIM115 (closed in stop)
+        self._process = subprocess.Popen(
+            [
+                self.binary,
+                "--config-file=none",
+                "--table=-1",
+                "--interface=127.0.0.1",
+                f"--listen-ng=127.0.0.1:{self.ng_port}",
+                f"--port-min={self.rtp}",
+                f"--port-max={self.rtp + 399}",
+                f"--dtmf-log-dest=127.0.0.1:{self.dtmf_port}",
+                "--foreground",
+                "--log-stderr",
+                "--log-level=6",
+                "--num-threads=2",
+                "--delete-delay=0",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 15
+        while b"Startup complete" not in (self.dir / "rtpengine.log").read_bytes():
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("rtpengine did not start: " + self.logs())
+            time.sleep(0.1)
+
+    def logs(self) -> str:
+        return (self.dir / "rtpengine.log").read_text(errors="replace")[-3000:]
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            os.killpg(self._process.pid, signal.SIGTERM)
+            try:
+                self._process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.killpg(self._process.pid, signal.SIGKILL)
+                self._process.wait()
+        if hasattr(self, "log"):
+            self.log.close()
+
+
+@contextmanager
+def rtpengine(workdir: Path) -> Iterator[Rtpengine]:
+    daemon = Rtpengine(workdir)
+    try:
+        daemon.start()
+        yield daemon
+    finally:
+        daemon.stop()

@@ -9,13 +9,14 @@ what each phone recorded with what the other side played.
 from __future__ import annotations
 
 import array
+import contextlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.sip.peers import Baresip, baresip, correlation, need, read_wav
+from tests.sip.peers import Baresip, baresip, correlation, need, read_wav, rtpengine
 from tests.sip.platform import CALLER_VOICE, OPERATOR_VOICE, SipPlatform, sip_platform
 from tests.test_calls_api import Operator, events, next_event, record_of
 from voicemgmt.adapters.switch.sip.prompts import chime
@@ -23,11 +24,20 @@ from voicemgmt.adapters.switch.sip.prompts import chime
 pytestmark = pytest.mark.sip
 
 
-@pytest.fixture
-def platform(tmp_path: Path) -> Iterator[SipPlatform]:
+@pytest.fixture(params=["relay", "rtpengine"])
+def platform(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SipPlatform]:
+    """The platform with each media backend: the in-process relay, then rtpengine."""
     need("baresip")
-    with sip_platform(tmp_path) as running:
-        yield running
+    with contextlib.ExitStack() as stack:
+        media: dict[str, str] = {}
+        if request.param == "rtpengine":
+            daemon = stack.enter_context(rtpengine(tmp_path))
+            media = {
+                "media": "rtpengine",
+                "rtpengine_ng": f"127.0.0.1:{daemon.ng_port}",
+                "rtpengine_dtmf": f"127.0.0.1:{daemon.dtmf_port}",
+            }
+        yield stack.enter_context(sip_platform(tmp_path, **media))
 
 
 def set_ivr(platform: SipPlatform) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -68,21 +69,25 @@ class Peer:
         self.sock.sendto(data, self.target)
 
     def final(self, data: bytes, timeout: float = 3.0) -> Response | None:
-        """Send a request; its final response, or None if the platform stays silent."""
+        """Send a request, resent every 0.5 s as a UA would (UDP may drop it); its final
+        response, or None if the platform stays silent until ``timeout``."""
         call_id = parse(data).call_id
-        self.send(data)
-        self.sock.settimeout(timeout)
-        while True:
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            self.send(data)
+            self.sock.settimeout(min(0.5, left))
             try:
-                message = parse(self.sock.recv(65535))
+                while True:
+                    message = parse(self.sock.recv(65535))
+                    if (
+                        isinstance(message, Response)
+                        and message.status >= 200
+                        and message.call_id == call_id
+                    ):
+                        return message
             except TimeoutError:
-                return None
-            if (
-                isinstance(message, Response)
-                and message.status >= 200
-                and message.call_id == call_id
-            ):
-                return message
+                continue
+        return None
 
 
 def test_options_is_answered_with_what_the_platform_allows(platform: SipPlatform) -> None:

@@ -162,7 +162,7 @@ class RequestHandler:
         call = SipCall(self._new_call_id(), "in")
         call.caller = e164_digits(request.from_.uri.user) or ""
         try:
-            media = await self.media.open_leg(call.id, "caller")
+            media = await self.media.open_leg(call.id, "caller", offer)
         except MediaUnavailable:
             self._respond(transaction, response_to(request, 503))
             return

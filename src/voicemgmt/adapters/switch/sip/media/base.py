@@ -3,12 +3,16 @@
 A *leg* is one RTP stream between the platform and one peer (the caller, an operator's
 phone, a customer). The driver opens a leg before it writes its SDP (``local_address``),
 tells it the peer's SDP (``connect``), and then bridges two legs, plays audio into one, or
-listens to its RFC 4733 digits. Two implementations: ``relay.RtpRelay`` (in this process,
+listens to its RFC 4733 digits. The legs of one call are the remote party (``caller`` or
+``customer``) and operators' phones (``op<id>``); one operator at a time is bridged to the
+remote party. Two implementations: ``relay.RtpRelay`` (in this process,
 the default) and ``rtpengine.RtpengineMedia`` (the rtpengine daemon, for scale).
 """
 
 from __future__ import annotations
 
+import io
+import wave
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -18,6 +22,7 @@ from voicemgmt.adapters.switch.sip.media import g711
 
 SAMPLE_RATE = 8000
 FRAME_SAMPLES = 160  # 20 ms at 8 kHz
+WAV = -1  # the key of the WAV rendering among an Audio's encodings
 
 
 @dataclass(eq=False, slots=True)
@@ -32,6 +37,19 @@ class Audio:
         found = self._encoded.get(law)
         if found is None:
             found = self._encoded[law] = g711.encode(self.pcm, law)
+        return found
+
+    def wav(self) -> bytes:
+        """The audio as a WAV file (8 kHz, mono, 16-bit), made once."""
+        found = self._encoded.get(WAV)
+        if found is None:
+            out = io.BytesIO()
+            with wave.open(out, "wb") as file:
+                file.setnchannels(1)
+                file.setsampwidth(2)
+                file.setframerate(SAMPLE_RATE)
+                file.writeframes(self.pcm)
+            found = self._encoded[WAV] = out.getvalue()
         return found
 
     @property
@@ -61,8 +79,11 @@ class MediaLeg(Protocol):
 class MediaBackend(Protocol):
     async def start(self) -> None: ...
 
-    async def open_leg(self, call_id: str, leg_id: str) -> MediaLeg:
-        """A new leg of ``call_id``; raises ``MediaUnavailable`` when no port is free."""
+    async def open_leg(
+        self, call_id: str, leg_id: str, offer: sdp.Session | None = None
+    ) -> MediaLeg:
+        """A new leg of ``call_id`` (``caller``, ``customer`` or ``op<id>``), with the peer's
+        SDP ``offer`` when the peer offered; ``MediaUnavailable`` when no port is free."""
 
     def bridge(self, a: MediaLeg, b: MediaLeg) -> None:
         """Each peer hears the other (stops what played to either)."""

@@ -232,7 +232,9 @@ class RtpRelay:
     async def start(self) -> None:
         pass
 
-    async def open_leg(self, call_id: str, leg_id: str) -> RelayLeg:
+    async def open_leg(
+        self, call_id: str, leg_id: str, offer: sdp.Session | None = None
+    ) -> RelayLeg:
         loop = asyncio.get_running_loop()
         for _ in range(min(len(self._free), 50)):
             port = self._free.pop(0)
