@@ -13,6 +13,7 @@ import contextlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,7 +30,7 @@ def platform(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SipPlat
     """The platform with each media backend: the in-process relay, then rtpengine."""
     need("baresip")
     with contextlib.ExitStack() as stack:
-        media: dict[str, str] = {}
+        media: dict[str, Any] = {}
         if request.param == "rtpengine":
             daemon = stack.enter_context(rtpengine(tmp_path))
             media = {
