@@ -296,9 +296,10 @@ class Rtpengine:
         self.rtp = free_udp_port(pairs=200)
         self.dir = workdir / "rtpengine"
         self.dir.mkdir(parents=True, exist_ok=True)
+        self.threads = 2
         self._process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> None:
+    def start(self, port_count: int = 400) -> None:
         self.log = open(self.dir / "rtpengine.log", "wb")  # noqa: SIM115 (closed in stop)
         self._process = subprocess.Popen(
             [
@@ -308,12 +309,12 @@ class Rtpengine:
                 "--interface=127.0.0.1",
                 f"--listen-ng=127.0.0.1:{self.ng_port}",
                 f"--port-min={self.rtp}",
-                f"--port-max={self.rtp + 399}",
+                f"--port-max={self.rtp + port_count - 1}",
                 f"--dtmf-log-dest=127.0.0.1:{self.dtmf_port}",
                 "--foreground",
                 "--log-stderr",
                 "--log-level=6",
-                "--num-threads=2",
+                f"--num-threads={self.threads}",
                 "--delete-delay=0",
             ],
             stdin=subprocess.DEVNULL,

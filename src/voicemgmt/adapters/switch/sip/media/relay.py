@@ -48,6 +48,7 @@ class RelayLeg(asyncio.DatagramProtocol):
         self.dtmf_pt: int | None = None
         self.peer: RelayLeg | None = None
         self.muted = False  # the peer holds us: send nothing
+        self.playing = False  # a prompt or music: what the bridged leg says is not forwarded
         self._digit: Callable[[str], None] | None = None
         self._dtmf = DtmfReceiver()
         self._latched = False
@@ -90,11 +91,13 @@ class RelayLeg(asyncio.DatagramProtocol):
         self._first_frame = True
         self._source = None
         self._skip_gap()
+        self.playing = True
         self.relay._playing.add(self)
         self.relay._ensure_clock()
 
     def stop(self) -> None:
         self._audio, self._done = b"", None
+        self.playing = False
         self.relay._playing.discard(self)
 
     # asyncio -------------------------------------------------------------------------------
@@ -104,43 +107,44 @@ class RelayLeg(asyncio.DatagramProtocol):
         self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        if len(data) < 12 or len(data) > MAX_PACKET or data[0] >> 6 != 2:
+        # The hot path: one call per packet, kept short on purpose.
+        if len(data) < 12 or len(data) > MAX_PACKET or data[0] & 0xC0 != 0x80:
             return
         payload_type = data[1] & 0x7F
         if 72 <= payload_type <= 76:
             return  # RTCP multiplexed on the RTP port (RFC 5761)
-        if not self._latched and self.remote is not None and addr != self.remote:
-            self.remote = addr  # symmetric RTP: answer where the peer really is
-        self._latched = True
+        if not self._latched:
+            if self.remote is not None and addr != self.remote:
+                self.remote = addr  # symmetric RTP: answer where the peer really is
+            self._latched = True
         self.received += 1
-        if payload_type == self.dtmf_pt and self.dtmf_pt is not None:
+        if payload_type == self.dtmf_pt:
             self._on_dtmf(data)
         peer = self.peer
-        if peer is None or peer.remote is None or peer.muted or peer.transport is None:
+        if peer is None or peer.playing or peer.remote is None or peer.muted:
             return
-        if peer.relay._playing and peer in peer.relay._playing:
-            return  # a prompt or music plays to the peer
+        if payload_type == self.codec:
+            out_type, audio = peer.codec, True
+        elif payload_type == self.dtmf_pt and peer.dtmf_pt is not None:
+            out_type, audio = peer.dtmf_pt, False
+        else:
+            return  # comfort noise and codecs we did not negotiate
         if data[0] == 0x80:
-            body = data[12:]
+            packet_out = bytearray(data)
         else:  # CSRCs, an extension or padding: keep the payload only
             try:
                 header = RtpHeader.parse(data)
             except RtpError:
                 return
-            body = data[header.payload_offset : header.payload_end]
-        if payload_type == self.codec:
-            if peer.codec != self.codec:
-                body = g711.transcode(body, self.codec, peer.codec)
-            peer._forward(data, peer.codec, body, audio=True)
-        elif payload_type == self.dtmf_pt and peer.dtmf_pt is not None:
-            peer._forward(data, peer.dtmf_pt, body, audio=False)
+            packet_out = bytearray(data[:12]) + data[header.payload_offset : header.payload_end]
+        if audio and out_type != self.codec:
+            packet_out[12:] = g711.transcode(bytes(packet_out[12:]), self.codec, out_type)
+        peer._forward(packet_out, out_type, audio)
 
-    def _forward(self, data: bytes, payload_type: int, body: bytes, *, audio: bool) -> None:
-        """Send a packet from the bridged leg as part of our own stream."""
-        ssrc_in = int.from_bytes(data[8:12], "big")
-        sequence_in = (data[2] << 8) | data[3]
-        timestamp_in = int.from_bytes(data[4:8], "big")
-        marker = data[1] & 0x80
+    def _forward(self, packet_out: bytearray, payload_type: int, audio: bool) -> None:
+        """Send a packet from the bridged leg as part of our own stream (re-stamped in place)."""
+        _, second, sequence_in, timestamp_in, ssrc_in = _HEADER.unpack_from(packet_out)
+        marker = second & 0x80
         if ssrc_in != self._source:
             self._source = ssrc_in
             self._skip_gap()
@@ -149,10 +153,13 @@ class RelayLeg(asyncio.DatagramProtocol):
             marker = 0x80
         sequence = (sequence_in + self._seq_offset) & 0xFFFF
         timestamp = (timestamp_in + self._ts_offset) & 0xFFFFFFFF
-        header = _HEADER.pack(0x80, marker | payload_type, sequence, timestamp, self._ssrc)
-        assert self.transport is not None
-        assert self.remote is not None
-        self.transport.sendto(header + body, self.remote)
+        _HEADER.pack_into(
+            packet_out, 0, 0x80, marker | payload_type, sequence, timestamp, self._ssrc
+        )
+        transport = self.transport
+        if transport is None:
+            return
+        transport.sendto(packet_out, self.remote)
         self.sent += 1
         if (sequence - self._sequence) & 0xFFFF < 0x8000:
             self._sequence = (sequence + 1) & 0xFFFF
@@ -298,6 +305,7 @@ class RtpRelay:
         for leg in list(self._playing):
             if leg._finished():
                 self._playing.discard(leg)
+                leg.playing = False
                 finished.append((leg, leg._done))
                 leg._done = None
                 continue
