@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.sip.peers import need
+from tests.sip.peers import free_udp_port, need
 from tests.sip.platform import SipPlatform, sip_platform
 from tests.test_calls_api import eventually
 from voicemgmt.adapters.switch.sip.message import Response, parse
@@ -174,7 +174,7 @@ def test_a_burst_of_sipp_calls_all_end_with_a_record(platform: SipPlatform, tmp_
             "-i",
             "127.0.0.1",
             "-p",
-            "0",
+            str(free_udp_port(gap=2)),  # -p 0 would announce 5060 in its Via
             "-r",
             "15",
             "-m",
