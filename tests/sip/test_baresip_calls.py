@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import array
 import contextlib
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +20,15 @@ import pytest
 
 from tests.sip.peers import Baresip, baresip, correlation, need, read_wav, rtpengine
 from tests.sip.platform import CALLER_VOICE, OPERATOR_VOICE, SipPlatform, sip_platform
-from tests.test_calls_api import Operator, events, next_event, record_of
+from tests.support import LiveServer, SeededAccount, live_server, make_settings, seed_two_accounts
+from tests.test_calls_api import (
+    Operator,
+    events,
+    next_event,
+    place_call,
+    record_of,
+    token_for,
+)
 from voicemgmt.adapters.switch.sip.prompts import chime
 
 pytestmark = pytest.mark.sip
@@ -160,3 +169,61 @@ def test_the_phone_and_the_banner_stay_in_step(platform: SipPlatform, tmp_path: 
         ana.http.close()
         heard = read_wav(caller.recording("dec"))[0]
     assert correlation(OPERATOR_VOICE, heard[-int(1.8 * 8000) : -int(0.3 * 8000)]) > 0.9
+
+
+def kinds_until_ended(ws: Any) -> list[str]:
+    """The kinds of the events seen until ``call.ended``, then half a second more."""
+    kinds: list[str] = []
+    deadline: float | None = None
+    while deadline is None or time.monotonic() < deadline:
+        try:
+            frame = json.loads(ws.recv(timeout=0.5 if deadline else 15))
+        except TimeoutError:
+            if deadline is not None:
+                break
+            raise
+        kinds.append(frame["kind"])
+        if frame["kind"] == "call.ended":
+            deadline = time.monotonic() + 0.5
+    return kinds
+
+
+def a_banner_answered_call(server: LiveServer, acme: SeededAccount, place: Any) -> list[str]:
+    """Ana online; a call comes; she answers and hangs up in the banner: the events seen."""
+    supervisor = token_for(server, acme, id_admin=acme.id_admin)
+    ana = Operator(server, acme, acme.id_agent)
+    try:
+        with events(server, supervisor) as ws:
+            ws.recv(timeout=5)
+            ana.status("online")
+            place()
+            call_id = ana.ringing_call()
+            assert ana.act(call_id, "answer").status_code == 200
+            time.sleep(0.5)
+            assert ana.act(call_id, "hangup").status_code == 200
+            return kinds_until_ended(ws)
+    finally:
+        ana.http.close()
+
+
+def test_the_event_stream_carries_the_same_events_as_with_the_simulated_switch(
+    tmp_path: Path,
+) -> None:
+    need("baresip")
+    with (
+        sip_platform(tmp_path / "sip") as platform,
+        baresip(tmp_path, "caller", source=platform.caller_voice) as caller,
+    ):
+        caller.start()
+        sip_kinds = a_banner_answered_call(
+            platform.server, platform.acme, lambda: caller.command("dial", platform.uri_of_number)
+        )
+    settings = make_settings(tmp_path / "sim", "", sim_prompt_seconds=0.05)
+    acme, _ = seed_two_accounts(settings)
+    with live_server(settings) as server:
+        simulated_kinds = a_banner_answered_call(
+            server, acme, lambda: place_call(server, acme, hangup_after=60)
+        )
+    assert sip_kinds == simulated_kinds
+    assert "call.offered" in sip_kinds
+    assert sip_kinds[-1] != "call.arrived"

@@ -111,6 +111,10 @@ class Registrar:
         self.directory = directory
         self._bindings: dict[str, Binding] = {}
 
+    def registered_source(self, source: Address) -> bool:
+        """Is a phone registered from this address (so it is not a stranger)?"""
+        return any(binding.source[0] == source[0] for binding in self._bindings.values())
+
     def binding(self, username: str, now: float) -> Binding | None:
         found = self._bindings.get(username)
         if found is not None and found.expires_at <= now:

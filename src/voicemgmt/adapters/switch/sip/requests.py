@@ -190,6 +190,10 @@ class RequestHandler:
             if verdict is Verdict.STALE:
                 challenge = self.digest.challenge(now, stale=True)
                 return response_to(request, 401, headers=[("www-authenticate", challenge)])
+        if self.registrar.registered_source(source):
+            # An operator's phone dialling out: refused (click-to-call applies the account's
+            # dial-out rules), but not counted against the phone's address.
+            return response_to(request, 403, "Use Click-to-Call")
         self.throttle.failed(source, now)
         log.info("refused an INVITE from %s:%s (not a trunk peer)", *source)
         return response_to(request, 403)
