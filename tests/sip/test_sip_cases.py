@@ -192,13 +192,14 @@ def test_a_phone_registers_with_digest_and_a_wrong_password_is_refused(
             ana.http.close()
 
 
-def sipp_uas(workdir: Path, port: int) -> subprocess.Popen[bytes]:
+def sipp_uas(
+    workdir: Path, port: int, scenario: list[str] | None = None
+) -> subprocess.Popen[bytes]:
     binary = need("sipp")
     return subprocess.Popen(
         [
             binary,
-            "-sn",
-            "uas",
+            *(scenario or ["-sn", "uas"]),
             "-i",
             "127.0.0.1",
             "-p",
@@ -307,3 +308,38 @@ def test_operators_cannot_dial_premium_or_international_numbers(
             else ""
         )
         assert "INVITE" not in trace
+
+
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [(486, "busy"), (480, "no_answer"), (404, "invalid_number"), (403, "forbidden")],
+)
+def test_a_customer_refused_by_the_carrier_ends_the_click_to_call_with_its_reason(
+    tmp_path: Path, status: int, reason: str
+) -> None:
+    need("baresip")
+    trunk_port = free_udp_port(gap=2)
+    scenario = tmp_path / "refuse.xml"
+    template = (Path(__file__).parent / "scenarios" / "refuse.xml").read_text()
+    scenario.write_text(template.replace("CODE", str(status)))  # SIPp checks codes at load
+    with sip_platform(tmp_path, sip_trunk_outbound=f"127.0.0.1:{trunk_port}") as platform:
+        acme = platform.acme
+        carrier = sipp_uas(tmp_path, trunk_port, ["-sf", str(scenario)])
+        try:
+            with baresip(tmp_path, "ana", source=platform.operator_voice) as phone:
+                phone.start()
+                give_phone(platform, acme.id_agent, phone, "ana")
+                ana = Operator(platform.server, acme, acme.id_agent)
+                ana.status("online")
+                answer = ana.http.post("/api/v1/me/calls", json={"to": "+33612345678"})
+                assert answer.status_code == 201, answer.text
+                call_id = answer.json()["id_call"]
+                phone.wait_event("CALL_INCOMING")
+                phone.command("accept")
+                phone.wait_event("CALL_CLOSED")  # the platform hangs up the operator's phone
+                record = record_of(platform.server, acme, call_id)
+                assert record["outcome"] == "failed"
+                assert record["disconnect_reason"] == reason
+                ana.http.close()
+        finally:
+            stop(carrier)
