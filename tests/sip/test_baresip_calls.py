@@ -124,7 +124,7 @@ def test_a_caller_goes_through_the_ivr_to_an_operator_and_both_hear_each_other(
         assert record["outcome"] == "answered"
         assert record["id_op"] == acme.id_agent
         assert record["duration_svi"] >= 2
-        assert 3 <= record["duration_comm"] <= 8
+        assert 3 <= record["duration_comm"] <= 20  # 4 s of talk; a loaded machine adds delay
         assert record["duration_ring"] >= 0.5
         assert record["duration"] >= record["duration_comm"] + record["duration_svi"]
         ana.http.close()
