@@ -35,11 +35,14 @@ typecheck: $(VENV)/.test-deps
 	$(BIN)/mypy
 
 bench: $(VENV)/.test-deps
+	$(PIP) -e '.[test,bench]'
 	$(PY) bench/token_api.py
 	$(PY) bench/acd.py
 	$(PY) bench/acd_end_to_end.py
 	$(PY) bench/banner_latency.py
 	$(PY) bench/crm_latency.py
+	$(PY) bench/sip_setup.py
+	$(PY) bench/sip_media.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -16,9 +16,10 @@ from voicemgmt.adapters.passwords import Argon2Hasher
 from voicemgmt.adapters.sql.call_records import SqlCallRecords
 from voicemgmt.adapters.sql.engine import create_engine, migrate
 from voicemgmt.adapters.sql.repository import SqlUnitOfWork
+from voicemgmt.adapters.sql.sip_devices import SqlSipDevices
 from voicemgmt.adapters.switch.simulated import SimulatedSwitch, SimulationTiming
 from voicemgmt.adapters.system import SystemClock
-from voicemgmt.config import Settings
+from voicemgmt.config import Settings, host_port, port_range
 from voicemgmt.services.authentication import (
     ApiAuthenticator,
     LoginThrottle,
@@ -30,6 +31,7 @@ from voicemgmt.services.events import EventBus, Retention
 from voicemgmt.services.ports import UnitOfWork
 from voicemgmt.services.routing import RoutingService
 from voicemgmt.services.sessions import SessionService
+from voicemgmt.services.sip_devices import SipDeviceService, SipDirectory
 from voicemgmt.services.switch import Switch
 from voicemgmt.services.tokens import TokenService
 
@@ -48,6 +50,7 @@ class Container:
     call_records: CallRecordService
     routing: RoutingService
     sessions: SessionService
+    sip_devices: SipDeviceService
 
     def unit_of_work(self) -> UnitOfWork:
         return SqlUnitOfWork(self.engine)
@@ -96,11 +99,18 @@ def build(settings: Settings) -> Container:
         if settings.event_bus == "redis" and settings.redis_url
         else InMemoryEventBus(retention=retention)
     )
-    switch = SimulatedSwitch(
-        SimulationTiming(
-            prompt_seconds=settings.sim_prompt_seconds,
-            digit_interval=settings.sim_digit_interval,
-            customer_answer_after=settings.sim_customer_answer_after,
+    sip_devices = SipDeviceService(
+        SqlSipDevices(engine), unit_of_work, clock, realm=settings.sip_realm
+    )
+    switch = (
+        sip_switch(settings, sip_devices)
+        if settings.switch == "sip"
+        else SimulatedSwitch(
+            SimulationTiming(
+                prompt_seconds=settings.sim_prompt_seconds,
+                digit_interval=settings.sim_digit_interval,
+                customer_answer_after=settings.sim_customer_answer_after,
+            )
         )
     )
     records = SqlCallRecords(engine)
@@ -140,5 +150,52 @@ def build(settings: Settings) -> Container:
         sessions=SessionService(
             unit_of_work, tokens, authenticator.password_checks, throttle(), bus, routing, clock
         ),
+        sip_devices=sip_devices,
         authenticator=authenticator,
     )
+
+
+def sip_switch(settings: Settings, directory: SipDirectory) -> Switch:
+    """The SIP driver, its media backend and its prompts, as ``VM_SIP_*`` and ``VM_MEDIA`` say."""
+    from voicemgmt.adapters.switch.sip.calls import SipOptions
+    from voicemgmt.adapters.switch.sip.driver import SipSwitch
+    from voicemgmt.adapters.switch.sip.media.base import MediaBackend
+    from voicemgmt.adapters.switch.sip.media.relay import RtpRelay
+    from voicemgmt.adapters.switch.sip.prompts import PromptLibrary
+
+    listen = host_port(settings.sip_listen)
+    public = settings.sip_public_host or listen[0]
+    rtp_host = settings.rtp_host or public
+    media: MediaBackend
+    if settings.media == "rtpengine":
+        from voicemgmt.adapters.switch.sip.media.rtpengine import RtpengineMedia
+
+        media = RtpengineMedia(
+            host_port(settings.rtpengine_ng),
+            rtp_host,
+            host_port(settings.rtpengine_dtmf),
+            Path(settings.data_dir).resolve() / "rtpengine-media",
+        )
+    else:
+        media = RtpRelay(rtp_host, port_range(settings.rtp_ports))
+    data = Path(settings.data_dir)
+    prompts = PromptLibrary(
+        settings.sip_prompts_dir or data / "prompts",
+        data / "prompt-cache",
+        voice=settings.sip_voice,
+        music_file=settings.sip_music_file,
+    )
+    options = SipOptions(
+        listen=listen,
+        public_host=public,
+        realm=settings.sip_realm,
+        digest_key=secret_key(settings),
+        trunk_networks=tuple(settings.sip_trunk_sources),
+        trunk_username=settings.sip_trunk_username,
+        trunk_ha1=settings.sip_trunk_ha1,
+        trunk_outbound=host_port(settings.sip_trunk_outbound)
+        if settings.sip_trunk_outbound
+        else None,
+        max_calls=settings.sip_max_calls,
+    )
+    return SipSwitch(options, media, prompts, directory)

@@ -6,6 +6,7 @@ points and the result is passed down.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -33,7 +34,24 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     event_bus: Literal["memory", "redis"] = "memory"
     event_retention: int = Field(default=10_000, ge=100)
-    switch: Literal["simulated"] = "simulated"
+    switch: Literal["simulated", "sip"] = "simulated"
+    # the SIP driver (switch = "sip"); see the README's "Connecting a trunk and a softphone"
+    sip_listen: str = "127.0.0.1:5060"
+    sip_public_host: str | None = None
+    sip_realm: str = Field(default="voicemgmt", min_length=1, max_length=128)
+    sip_trunk_sources: list[str] = Field(default_factory=list)
+    sip_trunk_username: str | None = None
+    sip_trunk_ha1: str | None = None
+    sip_trunk_outbound: str | None = None
+    sip_max_calls: int = Field(default=2000, ge=1)
+    sip_prompts_dir: Path | None = None
+    sip_music_file: Path | None = None
+    sip_voice: str = "en"
+    media: Literal["relay", "rtpengine"] = "relay"
+    rtp_host: str | None = None
+    rtp_ports: str = "20000-29999"
+    rtpengine_ng: str = "127.0.0.1:2223"
+    rtpengine_dtmf: str = "127.0.0.1:2224"  # where rtpengine's --dtmf-log-dest sends digits
     sim_prompt_seconds: float = Field(default=2.0, ge=0)
     sim_digit_interval: float = Field(default=0.3, ge=0)
     sim_customer_answer_after: float = Field(default=3.0, ge=0)
@@ -69,6 +87,31 @@ class Settings(BaseSettings):
             raise ValueError(f"database_url is not a valid URL: {exc}") from exc
         return value
 
+    @field_validator("sip_listen", "sip_trunk_outbound", "rtpengine_ng", "rtpengine_dtmf")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is not None:
+            host_port(value)
+        return value
+
+    @field_validator("sip_trunk_sources")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError as exc:
+                raise ValueError(
+                    f"sip_trunk_sources: {network!r} is not an address or CIDR"
+                ) from exc
+        return value
+
+    @field_validator("rtp_ports")
+    @classmethod
+    def _port_range(cls, value: str) -> str:
+        port_range(value)
+        return value
+
     @model_validator(mode="after")
     def _redis_for_redis_bus(self) -> Settings:
         if self.event_bus == "redis" and not self.redis_url:
@@ -100,6 +143,22 @@ class Settings(BaseSettings):
         if config_file:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
         return tuple(sources)
+
+
+def host_port(value: str) -> tuple[str, int]:
+    """``127.0.0.1:5060`` → ``("127.0.0.1", 5060)``; ``ValueError`` otherwise."""
+    host, colon, port = value.rpartition(":")
+    if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{value!r} is not host:port")
+    return host.strip("[]"), int(port)
+
+
+def port_range(value: str) -> range:
+    """``20000-29999`` → the ports, both ends included; at least two."""
+    low, dash, high = value.partition("-")
+    if not (dash and low.isdigit() and high.isdigit() and 1024 <= int(low) < int(high) < 65536):
+        raise ValueError(f"{value!r} is not a port range like 20000-29999")
+    return range(int(low), int(high) + 1)
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -295,6 +295,38 @@ def operator_create(
     show([run_with(database, job)], as_json, single=True)
 
 
+@operator_app.command("sip-device")
+def operator_sip_device(
+    account: AccountOpt,
+    id_agent: Annotated[int, typer.Option("--id", help="The operator's id_agent.")],
+    username: Annotated[str, typer.Option(help="SIP username the phone registers with.")],
+    password: Annotated[
+        str | None, typer.Option(help="SIP password (8+ characters; kept as digest HA1 only).")
+    ] = None,
+    contact: Annotated[
+        str | None, typer.Option(help="Static contact, e.g. sip:ana@192.0.2.10:5060.")
+    ] = None,
+    database: DatabaseOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Give an operator a SIP phone: one that registers (password) or a static contact."""
+
+    async def job(c: Container) -> dict[str, Any]:
+        found = await _account(c, account)
+        device = await c.sip_devices.set_device(
+            found.id, id_agent, username=username, password=password, contact=contact
+        )
+        return {
+            "id_agent": device.operator_id,
+            "username": device.username,
+            "realm": device.realm,
+            "contact": device.contact,
+            "has_password": device.ha1_md5 is not None,
+        }
+
+    show([run_with(database, job)], as_json, single=True)
+
+
 def _operator_row(operator: Any) -> dict[str, Any]:
     return {
         "id_agent": operator.id,

@@ -22,6 +22,7 @@ them to exit codes; adapters translate their own exceptions into these at the bo
     │   ├── DuplicateGroupName
     │   ├── NumberAlreadyRouted
     │   ├── GroupInUse
+    │   ├── DuplicateSipUsername
     │   └── InvalidCallAction        the call is not in a state where that can be done
     ├── PermissionDenied             authenticated, but not allowed to do that
     ├── AuthenticationFailed         missing or wrong credentials
@@ -117,6 +118,10 @@ class NumberAlreadyRouted(Conflict):
 
 class GroupInUse(Conflict):
     error_id = "group_in_use"
+
+
+class DuplicateSipUsername(Conflict):
+    error_id = "duplicate_sip_username"
 
 
 class InvalidCallAction(Conflict):

@@ -22,6 +22,8 @@ from voicemgmt.web.admin_schemas import (
     OperatorIn,
     OperatorOut,
     OperatorPatch,
+    SipDeviceIn,
+    SipDeviceOut,
     SupervisorIn,
     SupervisorOut,
     SupervisorPatch,
@@ -117,6 +119,28 @@ async def patch_operator(
 @router.delete("/operators/{id_agent}", tags=["operators"], status_code=204)
 async def delete_operator(id_agent: Id, account: AccountDep, container: ContainerDep) -> None:
     await container.directory.delete_operator(account.id, id_agent)
+
+
+@router.put("/operators/{id_agent}/sip-device", tags=["operators"], summary="Set a SIP phone")
+async def put_sip_device(
+    id_agent: Id, body: SipDeviceIn, account: AccountDep, container: ContainerDep
+) -> SipDeviceOut:
+    device = await container.sip_devices.set_device(
+        account.id, id_agent, username=body.username, password=body.password, contact=body.contact
+    )
+    return SipDeviceOut.of(device)
+
+
+@router.get("/operators/{id_agent}/sip-device", tags=["operators"])
+async def get_sip_device(
+    id_agent: Id, account: AccountDep, container: ContainerDep
+) -> SipDeviceOut:
+    return SipDeviceOut.of(await container.sip_devices.device(account.id, id_agent))
+
+
+@router.delete("/operators/{id_agent}/sip-device", tags=["operators"], status_code=204)
+async def delete_sip_device(id_agent: Id, account: AccountDep, container: ContainerDep) -> None:
+    await container.sip_devices.delete_device(account.id, id_agent)
 
 
 # supervisors

@@ -11,6 +11,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from voicemgmt.domain.directory import Account, Group, Number, Operator, Supervisor
+from voicemgmt.domain.sip import SipDevice
 
 T = TypeVar("T")
 MAX_ID = 2**31 - 1
@@ -172,4 +173,31 @@ class AccountOut(BaseModel):
             crm_url=account.crm_url,
             allowed_origins=list(account.allowed_origins),
             settings=account.settings,
+        )
+
+
+class SipDeviceIn(StrictIn):
+    """An operator's SIP phone: it registers with ``username``/``password``, or is rung at a
+    static ``contact``; the password is kept only as digest HA1 for the platform's realm."""
+
+    username: str = Field(min_length=3, max_length=64, examples=["ana"])
+    password: str | None = Field(default=None, min_length=8, max_length=256)
+    contact: str | None = Field(default=None, max_length=512, examples=["sip:ana@192.0.2.10:5060"])
+
+
+class SipDeviceOut(BaseModel):
+    id_agent: int
+    username: str
+    realm: str
+    contact: str | None
+    has_password: bool
+
+    @classmethod
+    def of(cls, device: SipDevice) -> SipDeviceOut:
+        return cls(
+            id_agent=device.operator_id,
+            username=device.username,
+            realm=device.realm,
+            contact=device.contact,
+            has_password=device.ha1_md5 is not None,
         )

@@ -200,3 +200,24 @@ operator_presence = Table(
     Column("since", UtcDateTime, nullable=False),
     Index("ix_operator_presence_account_id", "account_id"),
 )
+
+# Operators' SIP phones (migration 0010). The digest HA1 of the password for ``realm``, never
+# the password: a change of realm needs new passwords.
+sip_devices = Table(
+    "sip_devices",
+    metadata,
+    Column(
+        "operator_id",
+        Integer,
+        ForeignKey("operators.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("realm", String(128), nullable=False),
+    Column("ha1_md5", String(32), nullable=True),
+    Column("ha1_sha256", String(64), nullable=True),
+    Column("contact", String(512), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_sip_devices_account_id", "account_id"),
+)

@@ -1,0 +1,187 @@
+"""Who may talk to the platform: the trunk allow-list, scanners' throttle, phones' registrations.
+
+- ``SourceThrottle`` counts failures (unknown trunk source, wrong password, unknown user) per
+  source address; past ``max_failures`` in ``window`` seconds the source is ignored for
+  ``ban`` seconds: SIP scanners get no answer to learn from. Known scanner user agents are
+  ignored from the start.
+- ``TrunkPolicy``: INVITEs are taken from the allowed networks (CIDR), or from a peer that
+  passes digest authentication as the configured trunk user.
+- ``Registrar``: REGISTER with digest authentication against the device's stored HA1; the
+  binding (contact, source address, expiry) lives in memory.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import deque
+from dataclasses import dataclass
+
+from voicemgmt.adapters.switch.sip.digest import Algorithm, DigestServer, Verdict
+from voicemgmt.adapters.switch.sip.message import Request, Response, response_to
+from voicemgmt.adapters.switch.sip.transaction import Address
+from voicemgmt.adapters.switch.sip.uri import NameAddr, SipSyntaxError, SipUri
+from voicemgmt.domain.sip import SipDevice
+from voicemgmt.services.sip_devices import SipDirectory
+
+SCANNERS = ("friendly-scanner", "sipvicious", "sipcli", "sip-scan", "sundayddr", "iwar")
+MIN_EXPIRES, MAX_EXPIRES, DEFAULT_EXPIRES = 60, 3600, 3600
+MAX_BINDINGS = 100_000
+
+
+class SourceThrottle:
+    def __init__(self, max_failures: int = 10, window: float = 60.0, ban: float = 300.0) -> None:
+        self.max_failures = max_failures
+        self.window = window
+        self.ban = ban
+        self._failures: dict[str, deque[float]] = {}
+        self._banned: dict[str, float] = {}
+
+    def blocked(self, request: Request, source: Address, now: float) -> bool:
+        """Should this request go unanswered (a scanner, or a source that kept failing)?"""
+        agent = (request.headers.get("user-agent") or "").lower()
+        if any(name in agent for name in SCANNERS):
+            return True
+        until = self._banned.get(source[0])
+        if until is None:
+            return False
+        if until <= now:
+            del self._banned[source[0]]
+            return False
+        return True
+
+    def failed(self, source: Address, now: float) -> None:
+        host = source[0]
+        times = self._failures.setdefault(host, deque())
+        times.append(now)
+        while times and times[0] < now - self.window:
+            times.popleft()
+        if len(times) >= self.max_failures:
+            self._banned[host] = now + self.ban
+            del self._failures[host]
+        if len(self._failures) > 10_000:  # many sources: forget the oldest
+            self._failures.pop(next(iter(self._failures)))
+
+
+class TrunkPolicy:
+    def __init__(
+        self,
+        networks: list[str],
+        digest: DigestServer,
+        username: str | None = None,
+        ha1_md5: str | None = None,
+    ) -> None:
+        self.networks = [ipaddress.ip_network(n, strict=False) for n in networks]
+        self.digest = digest
+        self.username = username
+        self.ha1_md5 = ha1_md5
+
+    def allowed_source(self, source: Address) -> bool:
+        try:
+            address = ipaddress.ip_address(source[0])
+        except ValueError:
+            return False
+        return any(address in network for network in self.networks)
+
+    @property
+    def takes_digest(self) -> bool:
+        return self.username is not None and self.ha1_md5 is not None
+
+    def authenticated(self, request: Request, now: float) -> Verdict:
+        value = request.headers.get("authorization")
+        if value is None or not self.takes_digest:
+            return Verdict.WRONG
+        credentials = self.digest.credentials(value)
+        if credentials is None or credentials.algorithm is not Algorithm.MD5:
+            return Verdict.MALFORMED
+        stored = self.ha1_md5 if credentials.username == self.username else None
+        return self.digest.verify(credentials, request.method, stored, now)
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    device: SipDevice
+    contact: SipUri
+    source: Address
+    expires_at: float
+
+
+class Registrar:
+    def __init__(self, digest: DigestServer, directory: SipDirectory) -> None:
+        self.digest = digest
+        self.directory = directory
+        self._bindings: dict[str, Binding] = {}
+
+    def registered_source(self, source: Address) -> bool:
+        """Is a phone registered from this address (so it is not a stranger)?"""
+        return any(binding.source[0] == source[0] for binding in self._bindings.values())
+
+    def binding(self, username: str, now: float) -> Binding | None:
+        found = self._bindings.get(username)
+        if found is not None and found.expires_at <= now:
+            del self._bindings[username]
+            return None
+        return found
+
+    async def register(
+        self, request: Request, source: Address, now: float
+    ) -> tuple[Response, bool]:
+        """The response to a REGISTER, and whether it counts as a failure (for throttling)."""
+        value = request.headers.get("authorization")
+        if value is None:
+            return self._challenge(request, now), False
+        credentials = self.digest.credentials(value)
+        if credentials is None:
+            return response_to(request, 400, "Bad Authorization"), True
+        device = await self.directory.device_by_username(credentials.username)
+        stored = None
+        if device is not None and device.realm == self.digest.realm:
+            stored = (
+                device.ha1_sha256 if credentials.algorithm is Algorithm.SHA256 else device.ha1_md5
+            )
+        verdict = self.digest.verify(credentials, "REGISTER", stored, now)
+        if verdict is Verdict.STALE:
+            return self._challenge(request, now, stale=True), False
+        if verdict is not Verdict.OK or device is None:
+            return response_to(request, 403, "Forbidden"), True
+        if request.to.uri.user != device.username:
+            return response_to(request, 403, "Not Your Address"), True
+        return self._bind(request, source, device, now), False
+
+    def _challenge(self, request: Request, now: float, *, stale: bool = False) -> Response:
+        return response_to(
+            request, 401, headers=[("www-authenticate", self.digest.challenge(now, stale=stale))]
+        )
+
+    def _bind(self, request: Request, source: Address, device: SipDevice, now: float) -> Response:
+        contacts = request.headers.all("contact")
+        expires_header = request.headers.get("expires")
+        if not contacts:  # a query: tell the current binding
+            current = self.binding(device.username, now)
+            headers = []
+            if current is not None:
+                left = int(current.expires_at - now)
+                headers.append(("contact", f"<{current.contact}>;expires={left}"))
+            return response_to(request, 200, headers=headers)
+        if contacts == ["*"]:
+            self._bindings.pop(device.username, None)
+            return response_to(request, 200)
+        try:
+            contact = NameAddr.parse(contacts[0])
+        except SipSyntaxError:
+            return response_to(request, 400, "Bad Contact")
+        raw = contact.params.get("expires") or expires_header or str(DEFAULT_EXPIRES)
+        if not raw.isdigit():
+            return response_to(request, 400, "Bad Expires")
+        expires = int(raw)
+        if expires == 0:
+            self._bindings.pop(device.username, None)
+            return response_to(request, 200)
+        if expires < MIN_EXPIRES:
+            return response_to(request, 423, headers=[("min-expires", str(MIN_EXPIRES))])
+        expires = min(expires, MAX_EXPIRES)
+        if len(self._bindings) >= MAX_BINDINGS and device.username not in self._bindings:
+            return response_to(request, 503)
+        self._bindings[device.username] = Binding(device, contact.uri, source, now + expires)
+        return response_to(
+            request, 200, headers=[("contact", f"<{contact.uri}>;expires={expires}")]
+        )

@@ -1,0 +1,106 @@
+"""Operators' SIP phones, and what the SIP driver reads from the directory.
+
+``SipDeviceService`` sets an operator's phone from a username and a password (stored only as
+digest HA1 for the platform's realm, MD5 and SHA-256) and/or a static contact, and answers
+the SIP driver's questions (``SipDirectory``): which device has this username, which device
+rings for this operator, what this account's operators may dial.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from voicemgmt.domain.directory import check_password
+from voicemgmt.domain.errors import InvalidInput, NoSuchOperator
+from voicemgmt.domain.sip import (
+    DialOutRules,
+    SipDevice,
+    check_sip_username,
+    check_static_contact,
+)
+from voicemgmt.services.ports import Clock, UnitOfWorkFactory
+from voicemgmt.services.sip_digest import ha1_pair
+
+
+class SipDeviceStore(Protocol):
+    async def device(self, account_id: int, operator_id: int) -> SipDevice | None: ...
+    async def by_username(self, username: str) -> SipDevice | None: ...
+    async def save(self, device: SipDevice, now: datetime) -> None: ...
+    async def delete(self, account_id: int, operator_id: int) -> bool: ...
+
+
+class SipDirectory(Protocol):
+    """What the SIP driver needs to know about accounts and operators."""
+
+    async def device_by_username(self, username: str) -> SipDevice | None: ...
+    async def device_of(self, account_id: int, operator_id: int) -> SipDevice | None: ...
+    async def dial_out_rules(self, account_id: int) -> DialOutRules: ...
+
+
+class SipDeviceService:
+    def __init__(
+        self, store: SipDeviceStore, uow: UnitOfWorkFactory, clock: Clock, realm: str
+    ) -> None:
+        self._store = store
+        self._uow = uow
+        self._clock = clock
+        self.realm = realm
+
+    async def set_device(
+        self,
+        account_id: int,
+        operator_id: int,
+        *,
+        username: str,
+        password: str | None = None,
+        contact: str | None = None,
+    ) -> SipDevice:
+        """Give the operator a phone that registers (password) and/or a static contact."""
+        check_sip_username(username)
+        if password is None and contact is None:
+            raise InvalidInput("give a password (the phone registers) or a static contact")
+        if contact is not None:
+            check_static_contact(contact)
+        md5 = sha256 = None
+        if password is not None:
+            check_password(password)
+            md5, sha256 = ha1_pair(username, self.realm, password)
+        else:
+            current = await self._store.device(account_id, operator_id)
+            if current is not None and current.username == username:
+                md5, sha256 = current.ha1_md5, current.ha1_sha256  # keep the password
+        async with self._uow() as uow:
+            if await uow.directory.operator(account_id, operator_id) is None:
+                raise NoSuchOperator(f"no operator {operator_id}")
+        device = SipDevice(operator_id, account_id, username, self.realm, md5, sha256, contact)
+        await self._store.save(device, self._clock.now())
+        return device
+
+    async def device(self, account_id: int, operator_id: int) -> SipDevice:
+        found = await self._store.device(account_id, operator_id)
+        if found is None:
+            raise NoSuchOperator(f"operator {operator_id} has no SIP device")
+        return found
+
+    async def delete_device(self, account_id: int, operator_id: int) -> None:
+        if not await self._store.delete(account_id, operator_id):
+            raise NoSuchOperator(f"operator {operator_id} has no SIP device")
+
+    # SipDirectory --------------------------------------------------------------------------
+
+    async def device_by_username(self, username: str) -> SipDevice | None:
+        return await self._store.by_username(username)
+
+    async def device_of(self, account_id: int, operator_id: int) -> SipDevice | None:
+        return await self._store.device(account_id, operator_id)
+
+    async def dial_out_rules(self, account_id: int) -> DialOutRules:
+        async with self._uow() as uow:
+            account = await uow.directory.account(account_id)
+        if account is None:
+            return DialOutRules(enabled=False)
+        try:
+            return DialOutRules.from_settings(account.settings.get("dial_out"))
+        except InvalidInput:
+            return DialOutRules()  # unreadable rules: the strictest defaults
