@@ -565,3 +565,30 @@ def test_a_crm_origin_that_is_not_allowed_cannot_frame_the_banner(
         patch(server, acme, "/api/v1/account", {"allowed_origins": [crm.origin]})
         page.goto(crm.url("/crm"))
         expect(frame.locator("#conn")).to_have_attribute("data-state", "live")
+
+
+def test_a_withheld_caller_id_reads_as_such(
+    page: Page, server: LiveServer, acme: SeededAccount
+) -> None:
+    online_banner(page, server, acme)
+
+    async def offer_a_withheld_call(container: Container) -> None:
+        # A SIP trunk gives "" for an anonymous caller (From: sip:anonymous@…).
+        await container.bus.publish(
+            acme.id,
+            "call.offered",
+            {
+                "id_call": "withheld1",
+                "id_op": acme.id_agent,
+                "id_group": acme.id_group,
+                "caller_id_num": "",
+                "e164_in": acme.number,
+                "wait": 0,
+                "variables": {},
+                "display": {"caller_id_num": ""},
+            },
+            datetime.now(UTC),
+        )
+
+    server.call_soon(offer_a_withheld_call)
+    expect(card(page, "offered").locator(".caller-display")).to_have_text("Withheld number")

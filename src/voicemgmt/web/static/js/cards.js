@@ -106,7 +106,8 @@ export class CallCards {
     element.querySelector(".call-kind").textContent = t(
       call.transferred && call.phase === "offered" ? "call.transferred_to_me" : KIND[call.phase],
     );
-    element.querySelector(".caller-display").textContent = phone(call.number, call.display);
+    element.querySelector(".caller-display").textContent =
+      phone(call.number, call.display) || t("call.withheld");
     element.querySelector(".caller-digits").textContent = call.number;
     const banner = this.banner;
     const calledFact = element.querySelector(".called-fact");

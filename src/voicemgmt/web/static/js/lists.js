@@ -77,7 +77,8 @@ export class CallLists {
     item.dataset.call = record.id_call;
     item.dataset.outcome = record.outcome;
     item.querySelector(".list-direction").textContent = t(`list.${record.direction}`);
-    item.querySelector(".list-number").textContent = phone(customer.number, customer.display);
+    item.querySelector(".list-number").textContent =
+      phone(customer.number, customer.display) || t("call.withheld");
     item.querySelector(".list-number").title = customer.number;
     item.querySelector(".list-when").textContent = when(record.date);
     item.querySelector(".list-outcome").textContent = t(`outcome.${record.outcome}`);
