@@ -313,6 +313,7 @@ def test_crm_call_starts_the_call_and_the_ticket_follows_it(
     frame.locator('.call[data-phase="connected"] [data-action="hangup"]').click()
     ended = eventually(lambda: seen(page, "end"))[0]["data"]
     assert (ended["id_call"], ended["ticket_id"], ended["direction"]) == (call_id, "ZD-4242", "out")
+    assert (ended["caller_id_num"], ended["e164_out"]) == ("33618220000", acme.number)
     with server.client() as client:
         records = client.get("/api/v1/call-records", auth=acme.auth).json()["items"]
     assert [r["ticket_id"] for r in records if r["id_call"] == call_id] == ["ZD-4242"]

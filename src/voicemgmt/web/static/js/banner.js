@@ -438,15 +438,18 @@ export class Banner {
     };
   }
 
-  /** set_notif_endCall: the call's record, in the guide's words, with its durations. */
+  /** set_notif_endCall: the call's record, in the guide's words, with its durations. As in
+   * set_notif_in and set_notif_out, caller_id_num is the customer's number. (A record of an
+   * outgoing call names the customer service_number, and the line it went out on
+   * caller_number.) */
   endPayload(record) {
     const inbound = record.direction === "in";
     return {
       id_session: this.token,
       id_call: record.id_call,
       direction: record.direction,
-      [inbound ? "e164_in" : "e164_out"]: record.service_number,
-      caller_id_num: record.caller_number,
+      [inbound ? "e164_in" : "e164_out"]: inbound ? record.service_number : record.caller_number,
+      caller_id_num: inbound ? record.caller_number : record.service_number,
       id_op: record.id_op,
       id_groupe: record.id_group,
       outcome: record.outcome,
