@@ -36,6 +36,22 @@ from _page_latency import parser, run
 
 MEASURE_CARDS = """
 window.__vmShown = {};
+window.__vmFrames = {};
+(() => {  // when each call.offered frame reached the page, before any of the banner's work
+  const Native = window.WebSocket;
+  window.WebSocket = function (...args) {
+    const socket = new Native(...args);
+    socket.addEventListener("message", (message) => {
+      const text = typeof message.data === "string" ? message.data : "";
+      if (!text.includes('"call.offered"')) return;
+      const match = /"id_call":"([^"]+)"/.exec(text);
+      if (match) window.__vmFrames[match[1]] = performance.timeOrigin + performance.now();
+    });
+    return socket;
+  };
+  window.WebSocket.prototype = Native.prototype;
+  Object.assign(window.WebSocket, Native);
+})();
 document.addEventListener("DOMContentLoaded", () => {
   const cards = document.getElementById("cards");
   if (!cards) return;
