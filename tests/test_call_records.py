@@ -25,8 +25,11 @@ from voicemgmt.domain.errors import InvalidInput, NoSuchAccount, NoSuchOperator
 from voicemgmt.domain.routing.model import CallRecord, Outcome, Side
 from voicemgmt.services.call_records import (
     CSV_COLUMNS,
+    WAIT_BINS,
     CallRecordService,
+    Charts,
     GroupFigures,
+    OperatorFigures,
     StoredCallRecord,
     record_json,
     records_to_csv,
@@ -505,6 +508,113 @@ def test_figures_match_a_python_recomputation_on_random_calls(run: Runner) -> No
     assert total.longest_wait == max(g.longest_wait or 0 for g in groups)
 
 
+# charts and operators' figures
+
+
+def python_charts(
+    records: Sequence[CallRecord], since: datetime, until: datetime, bucket: int
+) -> tuple[dict[int, dict[str, int]], dict[int, int]]:
+    """Buckets and wait bins recomputed in plain Python from the documented definitions."""
+    buckets: dict[int, dict[str, int]] = {}
+    waits: dict[int, int] = {}
+    for r in records:
+        started = datetime.fromtimestamp(r.started_at, UTC)
+        if r.direction != "in" or r.id_group is None or not since <= started < until:
+            continue
+        index = int((int(r.started_at) - int(since.timestamp())) // bucket)
+        outcomes = buckets.setdefault(index, {})
+        outcomes[r.outcome.value] = outcomes.get(r.outcome.value, 0) + 1
+        if r.duration_wait > 0 or r.outcome is Outcome.ANSWERED:
+            place = next(
+                (i for i, b in enumerate(WAIT_BINS) if r.duration_wait < b), len(WAIT_BINS)
+            )
+            waits[place] = waits.get(place, 0) + 1
+    return buckets, waits
+
+
+def test_charts_match_a_python_recomputation_and_add_up_to_the_figures(run: Runner) -> None:
+    records = random_records(seed=20261202, count=1500)
+    records.append(rec("edge-bin", at=50.0, duration_wait=10.0))  # 10 s is in the 10 to 20 bin
+    records.append(rec("edge-slot", at=900.0))  # the first second of the second slot
+
+    async def job(c: Container) -> tuple[Charts, list[GroupFigures], Charts]:
+        acme, globex = await two_accounts(c)
+        store = SqlCallRecords(c.engine)
+        await store.add_many(acme, records)
+        await store.add_many(globex, [replace(r, id_call="g" + r.id_call) for r in records[:300]])
+        charts = await store.charts(acme, since=SINCE, until=UNTIL, bucket_seconds=900)
+        figures = await store.figures(acme, since=SINCE, until=UNTIL, service_level_seconds=20)
+        group_2 = await store.charts(
+            acme, since=SINCE, until=UNTIL, bucket_seconds=3600, id_group=2
+        )
+        return charts, figures, group_2
+
+    charts, figures, group_2 = run(job)
+    buckets, waits = python_charts(records, SINCE, UNTIL, 900)
+    assert charts.buckets == buckets
+    assert charts.waits == waits
+    shown = charts.to_json()
+    assert len(shown["buckets"]) == 96  # a day of quarter hours, empty ones included
+    assert shown["buckets"][1]["start"] == "2026-11-02T00:15:00.000Z"
+    total = figures[-1]
+    assert sum(sum(o for k, o in b.items() if k != "start") for b in shown["buckets"]) == (
+        total.offered
+    )
+    for outcome in Outcome:
+        assert sum(b[outcome.value] for b in shown["buckets"]) == getattr(total, outcome.value)
+    assert [w["from"] for w in shown["wait"]] == [0, *WAIT_BINS]
+    assert shown["wait"][-1]["to"] is None
+    queued = [r for r in records if r.duration_wait > 0 or r.outcome is Outcome.ANSWERED]
+    assert sum(w["calls"] for w in shown["wait"]) < len(queued)  # other days, outbound: out
+    assert sum(w["calls"] for w in shown["wait"]) == sum(waits.values())
+    only_2 = [r for r in records if r.id_group == 2]
+    assert group_2.buckets == python_charts(only_2, SINCE, UNTIL, 3600)[0]
+
+
+def test_operator_figures_count_answered_calls_both_ways(run: Runner) -> None:
+    records = [
+        rec("a1", id_op=7, duration_comm=60.0),
+        rec("a2", id_op=7, duration_comm=30.5, direction="out", id_group=None),
+        rec("a3", id_op=8, duration_comm=10.0),
+        rec("m1", id_op=None, outcome=Outcome.MISSED, duration_comm=0.0),
+        rec("x1", id_op=9, outcome=Outcome.ABANDONED, duration_comm=0.0),
+        rec("old", id_op=7, at=-10.0),
+    ]
+
+    async def job(c: Container) -> tuple[list[OperatorFigures], list[OperatorFigures]]:
+        acme, globex = await two_accounts(c)
+        store = SqlCallRecords(c.engine)
+        await store.add_many(acme, records)
+        await store.add_many(globex, [rec("g1", id_op=7)])
+        service = CallRecordService(store)
+        return (
+            await service.operator_figures(acme, since=SINCE, until=UNTIL),
+            await service.operator_figures(globex, since=SINCE, until=UNTIL),
+        )
+
+    acme, globex = run(job)
+    assert acme == [OperatorFigures(7, 2, 90.5), OperatorFigures(8, 1, 10.0)]
+    assert acme[0].to_json() == {"id_op": 7, "answered": 2, "talk": 90.5}
+    assert globex == [OperatorFigures(7, 1, 84.0)]
+
+
+@pytest.mark.parametrize(
+    ("filters", "message"),
+    [
+        ({"until": SINCE}, "since must be before until"),
+        ({"bucket_seconds": 59}, "bucket_seconds must be between 60 and 86400"),
+        ({"bucket_seconds": 86401}, "bucket_seconds must be between 60 and 86400"),
+        ({"bucket_seconds": 60, "until": SINCE + timedelta(days=3)}, "at most 3000 buckets"),
+        ({"id_group": 0}, "id_group must be between 1 and"),
+    ],
+)
+def test_charts_refuse_bad_arguments(filters: dict[str, Any], message: str) -> None:
+    service = CallRecordService(UntouchedStore())
+    arguments: dict[str, Any] = {"since": SINCE, "until": UNTIL, **filters}
+    with pytest.raises(InvalidInput, match=message):
+        asyncio.run(service.charts(1, **arguments))
+
+
 # presence
 
 
@@ -628,6 +738,12 @@ class UntouchedStore:
         return self._asked()  # type: ignore[no-any-return]
 
     async def figures(self, account_id: int, **filters: Any) -> list[GroupFigures]:
+        return self._asked()  # type: ignore[no-any-return]
+
+    async def operator_figures(self, account_id: int, **filters: Any) -> list[OperatorFigures]:
+        return self._asked()  # type: ignore[no-any-return]
+
+    async def charts(self, account_id: int, **filters: Any) -> Charts:
         return self._asked()  # type: ignore[no-any-return]
 
     async def set_presence(

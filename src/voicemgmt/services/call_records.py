@@ -180,6 +180,66 @@ class GroupFigures:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class OperatorFigures:
+    """What one operator handled over a window: answered calls, both directions."""
+
+    id_op: int
+    answered: int
+    talk: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id_op": self.id_op, "answered": self.answered, "talk": _ms(self.talk)}
+
+
+# Upper bounds (seconds, excluded) of the wait-time distribution's bins; the last is open.
+WAIT_BINS = (10, 20, 30, 60, 120, 300)
+MIN_BUCKET_SECONDS = 60
+MAX_BUCKETS = 3000
+
+
+@dataclass(frozen=True, slots=True)
+class Charts:
+    """Inbound calls of a window by time bucket and outcome, and the wait distribution.
+
+    The calls are those of ``GroupFigures`` (inbound, with a group), so every bucket's
+    outcomes add up to the calls that started in it, the buckets to ``offered``, and the wait
+    bins to the queued calls (the same definition as ``average_wait``).
+    """
+
+    since: datetime
+    until: datetime
+    bucket_seconds: int
+    buckets: dict[int, dict[str, int]]  # bucket index from since → outcome → calls
+    waits: dict[int, int]  # bin index into WAIT_BINS (len: the open last one) → calls
+
+    def to_json(self) -> dict[str, Any]:
+        count = math.ceil((self.until - self.since).total_seconds() / self.bucket_seconds)
+        zero = {o.value: 0 for o in Outcome}
+        bounds = [0, *WAIT_BINS]
+        return {
+            "since": _iso(self.since),
+            "until": _iso(self.until),
+            "bucket_seconds": self.bucket_seconds,
+            "buckets": [
+                {
+                    "start": _iso(self.since + timedelta(seconds=index * self.bucket_seconds)),
+                    **zero,
+                    **self.buckets.get(index, {}),
+                }
+                for index in range(count)
+            ],
+            "wait": [
+                {
+                    "from": low,
+                    "to": WAIT_BINS[index] if index < len(WAIT_BINS) else None,
+                    "calls": self.waits.get(index, 0),
+                }
+                for index, low in enumerate(bounds)
+            ],
+        }
+
+
 class CallRecordStore(Protocol):
     """Durable call records and operators' presence; each call manages its own transaction."""
 
@@ -223,6 +283,24 @@ class CallRecordStore(Protocol):
         self, account_id: int, *, since: datetime, until: datetime, service_level_seconds: float
     ) -> list[GroupFigures]:
         """One row per group that has inbound calls in the window, by id, then the total."""
+        ...
+
+    async def operator_figures(
+        self, account_id: int, *, since: datetime, until: datetime
+    ) -> list[OperatorFigures]:
+        """Per operator with answered calls started in the window, by id."""
+        ...
+
+    async def charts(
+        self,
+        account_id: int,
+        *,
+        since: datetime,
+        until: datetime,
+        bucket_seconds: int,
+        id_group: int | None = None,
+    ) -> Charts:
+        """``Charts`` of the window; buckets start at ``since`` cut to the whole second."""
         ...
 
     async def set_presence(
@@ -377,6 +455,33 @@ class CallRecordService:
             )
         return await self._store.figures(
             account_id, since=since, until=until, service_level_seconds=service_level_seconds
+        )
+
+    async def operator_figures(
+        self, account_id: int, *, since: datetime, until: datetime
+    ) -> list[OperatorFigures]:
+        """Answered calls (both directions) and talk time per operator in ``[since, until)``."""
+        _check_window(since, until)
+        return await self._store.operator_figures(account_id, since=since, until=until)
+
+    async def charts(
+        self,
+        account_id: int,
+        *,
+        since: datetime,
+        until: datetime,
+        bucket_seconds: int = 900,
+        id_group: int | None = None,
+    ) -> Charts:
+        """Calls by ``bucket_seconds`` slice from ``since`` and outcome; the wait distribution."""
+        _check_window(since, until)
+        _check_id("id_group", id_group)
+        if not MIN_BUCKET_SECONDS <= bucket_seconds <= 86_400:
+            raise InvalidInput(f"bucket_seconds must be between {MIN_BUCKET_SECONDS} and 86400")
+        if (until - since).total_seconds() / bucket_seconds > MAX_BUCKETS:
+            raise InvalidInput(f"at most {MAX_BUCKETS} buckets: widen bucket_seconds")
+        return await self._store.charts(
+            account_id, since=since, until=until, bucket_seconds=bucket_seconds, id_group=id_group
         )
 
     @staticmethod

@@ -13,7 +13,15 @@ from fastapi.staticfiles import StaticFiles
 
 from voicemgmt import __version__
 from voicemgmt.bootstrap import Container
-from voicemgmt.web import admin_api, calls_api, events_ws, pages, sim_api, token_api
+from voicemgmt.web import (
+    admin_api,
+    calls_api,
+    events_ws,
+    pages,
+    sim_api,
+    supervision_api,
+    token_api,
+)
 from voicemgmt.web.body_limit import BodyLimitMiddleware
 from voicemgmt.web.errors import error_body, install_error_handlers
 from voicemgmt.web.security_headers import SecurityHeadersMiddleware
@@ -78,6 +86,7 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(token_api.sessions_router)
     app.include_router(admin_api.router)
     app.include_router(calls_api.router)
+    app.include_router(supervision_api.router)
     app.include_router(sim_api.router)
     app.include_router(events_ws.router)
     app.include_router(pages.router)

@@ -1,10 +1,8 @@
-"""Call control: operators and supervisors act with their session token (Bearer); the account
-reads its call records and figures with its API credentials (Basic).
+"""Call control: operators act with their session token (Bearer).
 
 Operators: ``/api/v1/me/...`` — status, answer, decline, hang up, hold, transfer, click-to-call,
-recent and missed calls. Supervisors: ``/api/v1/supervision/...`` — live operators, calls and
-queues, and forcing an operator's status. Account: ``/api/v1/call-records`` (JSON or CSV) and
-``/api/v1/figures``.
+recent and missed calls; ``/api/v1/me/directory`` (the names a page shows) serves supervisors
+too. What supervisors and the account read is in ``supervision_api``.
 """
 
 from __future__ import annotations
@@ -12,8 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from voicemgmt.domain import directory as dir_model
@@ -26,9 +23,8 @@ from voicemgmt.domain.directory import (
 from voicemgmt.domain.errors import InvalidInput, PermissionDenied
 from voicemgmt.domain.phone import display_number
 from voicemgmt.domain.routing.model import GroupPolicy, Outcome, Presence
-from voicemgmt.services.call_records import records_to_csv
 from voicemgmt.services.tokens import TokenOwner
-from voicemgmt.web.dependencies import AccountDep, ContainerDep, TokenOwnerDep
+from voicemgmt.web.dependencies import ContainerDep, TokenOwnerDep
 from voicemgmt.web.json_body import StrictJsonRoute
 
 router = APIRouter(prefix="/api/v1", route_class=StrictJsonRoute)
@@ -45,14 +41,7 @@ def _agent(owner: TokenOwnerDep) -> TokenOwner:
     return owner
 
 
-def _supervisor(owner: TokenOwnerDep) -> TokenOwner:
-    if owner.user.user_type is not UserType.ADMIN:
-        raise PermissionDenied("this needs a supervisor's session token")
-    return owner
-
-
 Agent = Annotated[TokenOwner, Depends(_agent)]
-Supervisor = Annotated[TokenOwner, Depends(_supervisor)]
 
 
 class StrictIn(BaseModel):
@@ -243,94 +232,3 @@ def _with_display(record: dict[str, Any]) -> dict[str, Any]:
         "service_number": display_number(record["service_number"]),
     }
     return record
-
-
-# supervisors
-
-
-@router.get("/supervision/live", tags=["supervisor"], summary="Live operators, calls, queues")
-async def live(me: Supervisor, container: ContainerDep) -> dict[str, Any]:
-    return await container.routing.snapshot(me.user.account_id)
-
-
-@router.put(
-    "/supervision/operators/{id_op}/status",
-    tags=["supervisor"],
-    summary="Force an operator's status",
-)
-async def force_status(
-    id_op: OperatorId, body: StatusIn, me: Supervisor, container: ContainerDep
-) -> dict[str, Any]:
-    await container.directory.operator(me.user.account_id, id_op)  # 404 if not this account's
-    await container.routing.set_presence(
-        me.user.account_id, id_op, Presence(body.status), "supervisor"
-    )
-    return {"id_op": id_op, "status": body.status}
-
-
-# the account
-
-
-def _window(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
-    """From ``since`` (default: today 00:00 UTC) to ``until`` (default: now); naive is UTC."""
-    until = until or datetime.now(UTC)
-    since = since or until.replace(hour=0, minute=0, second=0, microsecond=0)
-    return _utc(since), _utc(until)
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-@router.get("/call-records", tags=["call records"], summary="Call records, as JSON or CSV")
-async def call_records(
-    request: Request,
-    account: AccountDep,
-    container: ContainerDep,
-    since: Annotated[datetime | None, Query()] = None,
-    until: Annotated[datetime | None, Query()] = None,
-    id_group: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
-    id_op: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
-    outcome: Annotated[Outcome | None, Query()] = None,
-    direction: Annotated[Literal["in", "out"] | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
-    format: Annotated[Literal["json", "csv"] | None, Query()] = None,
-) -> Response:
-    start, end = _window(since, until)
-    found = await container.call_records.records(
-        account.id,
-        since=start,
-        until=end,
-        id_group=id_group,
-        id_op=id_op,
-        outcome=outcome,
-        direction=direction,
-        limit=limit,
-        offset=offset,
-    )
-    wants_csv = format == "csv" or (
-        format is None and "text/csv" in request.headers.get("accept", "")
-    )
-    if wants_csv:
-        return Response(
-            records_to_csv(found),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": 'attachment; filename="call-records.csv"'},
-        )
-    return JSONResponse({"items": [r.to_json() for r in found], "limit": limit, "offset": offset})
-
-
-@router.get("/figures", tags=["call records"], summary="Per-group figures and the total")
-async def figures(
-    account: AccountDep,
-    container: ContainerDep,
-    since: Annotated[datetime | None, Query()] = None,
-    until: Annotated[datetime | None, Query()] = None,
-    service_level: Annotated[float, Query(gt=0, le=3600)] = 20,
-) -> dict[str, Any]:
-    start, end = _window(since, until)
-    rows = await container.call_records.figures(
-        account.id, since=start, until=end, service_level_seconds=service_level
-    )
-    return {"service_level_seconds": service_level, "groups": [r.to_json() for r in rows]}

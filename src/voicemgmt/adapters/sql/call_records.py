@@ -8,6 +8,7 @@ call must not lose its record over a long string. Figures are aggregated by the 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +20,7 @@ from sqlalchemy import (
     and_,
     case,
     cast,
+    extract,
     func,
     literal,
     null,
@@ -33,7 +35,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from voicemgmt.adapters.sql.tables import call_records, operator_presence, operators
 from voicemgmt.domain.errors import InvalidInput, NoSuchAccount, NoSuchOperator
 from voicemgmt.domain.routing.model import CallRecord, Outcome, Presence, Side
-from voicemgmt.services.call_records import GroupFigures, StoredCallRecord
+from voicemgmt.services.call_records import (
+    WAIT_BINS,
+    Charts,
+    GroupFigures,
+    OperatorFigures,
+    StoredCallRecord,
+)
 
 _c = call_records.c
 _PRESENCES = frozenset(p.value for p in Presence)
@@ -242,6 +250,85 @@ class SqlCallRecords:
             rows = [_figures(row) for row in await connection.execute(statement)]
         groups = sorted((r for r in rows if r.id_group is not None), key=lambda r: r.id_group or 0)
         return [*groups, *(r for r in rows if r.id_group is None)]
+
+    async def operator_figures(
+        self, account_id: int, *, since: datetime, until: datetime
+    ) -> list[OperatorFigures]:
+        where = and_(
+            _where(account_id, since, until, None, None, Outcome.ANSWERED, None),
+            _c.id_op.is_not(None),
+        )
+        statement = (
+            select(_c.id_op, func.count().label("answered"), func.sum(_c.duration_comm))
+            .where(where)
+            .group_by(_c.id_op)
+            .order_by(_c.id_op)
+        )
+        async with self._engine.connect() as connection:
+            return [
+                OperatorFigures(int(row[0]), int(row[1]), float(row[2] or 0))
+                for row in await connection.execute(statement)
+            ]
+
+    async def charts(
+        self,
+        account_id: int,
+        *,
+        since: datetime,
+        until: datetime,
+        bucket_seconds: int,
+        id_group: int | None = None,
+    ) -> Charts:
+        origin = math.floor(since.timestamp())
+        inbound = and_(
+            _where(account_id, since, until, id_group, None, None, "in"), _c.id_group.is_not(None)
+        )
+        if self._dialect == "postgresql":  # EXTRACT gives numeric; a cast would round
+            elapsed = extract("epoch", _c.started_at) - origin
+            bucket: Any = cast(func.floor(elapsed / bucket_seconds), Integer)
+        else:  # SQLite keeps UTC text, which strftime reads as UTC, to the whole second
+            seconds = cast(func.strftime("%s", _c.started_at), Integer) - origin
+            bucket = seconds // bucket_seconds  # integers: "/" floors (they are >= 0)
+        answered = _c.outcome == Outcome.ANSWERED.value
+        wait_bin = case(
+            (~or_(_c.duration_wait > 0, answered), None),  # never queued: not in the waits
+            *((_c.duration_wait < bound, index) for index, bound in enumerate(WAIT_BINS)),
+            else_=len(WAIT_BINS),
+        )
+        # Each record's bucket and bin in a subquery, grouped outside it: PostgreSQL would not
+        # take two copies of an expression with bound parameters as one GROUP BY expression.
+        calls = (
+            select(bucket.label("bucket"), _c.outcome.label("outcome"), wait_bin.label("bin"))
+            .where(inbound)
+            .subquery()
+        )
+        by_bucket = select(
+            literal("t").label("part"), calls.c.bucket, calls.c.outcome, func.count()
+        ).group_by(calls.c.bucket, calls.c.outcome)
+        by_wait = (
+            select(
+                literal("w").label("part"), calls.c.bin, cast(null(), _c.outcome.type), func.count()
+            )
+            .where(calls.c.bin.is_not(None))
+            .group_by(calls.c.bin)
+        )
+        buckets: dict[int, dict[str, int]] = {}
+        waits: dict[int, int] = {}
+        async with self._engine.connect() as connection:  # one statement: one snapshot
+            for part, key, outcome, count in await connection.execute(
+                union_all(by_bucket, by_wait)
+            ):
+                if part == "t":
+                    buckets.setdefault(int(key), {})[str(outcome)] = int(count)
+                else:
+                    waits[int(key)] = int(count)
+        return Charts(
+            since=datetime.fromtimestamp(origin, UTC),
+            until=until,
+            bucket_seconds=bucket_seconds,
+            buckets=buckets,
+            waits=waits,
+        )
 
     async def set_presence(
         self, account_id: int, operator_id: int, presence: str, since: datetime
