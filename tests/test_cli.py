@@ -582,6 +582,15 @@ def test_demo_gives_a_banner_url_logged_in_as_the_demo_operator(demo_run: DemoRu
     assert ok_json(again)["banner_url"] == url  # the same session while it lives
 
 
+def test_demo_gives_a_supervisor_page_url_with_the_supervisors_session(demo_run: DemoRun) -> None:
+    url = demo_run.credentials["supervisor_url"]
+    assert url.startswith("http://127.0.0.1:8000/superviseur/index.htm?token_session=vm_")
+    token = url.rsplit("=", 1)[1]
+    assert token not in demo_run.credentials["banner_url"]
+    shown = voicemgmt("demo", "--database", demo_run.url, env=demo_run.env)
+    assert url in shown.stdout
+
+
 def test_demo_credentials_file_is_readable_by_its_owner_only(demo_run: DemoRun) -> None:
     mode = credentials_path(demo_run.data_dir, demo_run.url).stat().st_mode
 

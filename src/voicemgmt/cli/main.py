@@ -20,7 +20,7 @@ from rich.table import Table
 from voicemgmt.bootstrap import Container, build
 from voicemgmt.cli.sim import sim_app
 from voicemgmt.config import Settings, load_settings
-from voicemgmt.domain.directory import Account, Membership, screen_pop_mode
+from voicemgmt.domain.directory import Account, Membership, UserType, screen_pop_mode
 from voicemgmt.domain.errors import VoiceManagementError
 
 T = TypeVar("T")
@@ -498,15 +498,18 @@ def demo(database: DatabaseOpt = None, as_json: JsonOpt = False) -> None:
 
     async def job(c: Container) -> Any:
         credentials = await seed_demo(c.directory, path, base)
-        return credentials, await demo_token(c, credentials)
+        operator = await demo_token(c, credentials)
+        return credentials, operator, await demo_token(c, credentials, UserType.ADMIN)
 
-    creds, token = run_with(database, job)
+    creds, token, supervisor_token = run_with(database, job)
     banner = f"{base}/operateurs/index.htm?token_session={token}"
     example = f"{base}/example/index.htm?token_session={token}"
+    supervision = f"{base}/superviseur/index.htm?token_session={supervisor_token}"
     if as_json:
         from dataclasses import asdict
 
-        print(json.dumps({**asdict(creds), "banner_url": banner, "example_url": example}))
+        urls = {"banner_url": banner, "example_url": example, "supervisor_url": supervision}
+        print(json.dumps({**asdict(creds), **urls}))
         return
     state = "created" if creds.created else "already there"
     print(
@@ -522,6 +525,9 @@ Open (logged in as the demo operator, {creds.operator_email}):
               {example}
   the operator banner alone
               {banner}
+Open (logged in as the demo supervisor, {creds.supervisor_email}):
+  the supervisor page: operators, queues, today's figures and charts, live
+              {supervision}
   API docs    {base}/docs
 Get an operator's SSO token (guide §1.1):
   curl -X POST -u "{creds.api_login}:{creds.api_password}" -H "Content-Type: application/json" \\

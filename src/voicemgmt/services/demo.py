@@ -174,8 +174,11 @@ def _save(path: Path, credentials: DemoCredentials) -> None:
         json.dump(asdict(credentials), file, indent=2)
 
 
-async def demo_token(container: Container, credentials: DemoCredentials) -> str:
-    """The demo operator's session token, the same one while it lives (``keep``)."""
+async def demo_token(
+    container: Container, credentials: DemoCredentials, user_type: UserType = UserType.AGENT
+) -> str:
+    """The demo operator's (or supervisor's) session token, the same one while it lives."""
     account = await container.directory.account_by_login(credentials.api_login)
-    request = TokenRequest(UserType.AGENT, user_id=credentials.id_agent, keep=True)
+    user_id = credentials.id_agent if user_type is UserType.AGENT else credentials.id_admin
+    request = TokenRequest(user_type, user_id=user_id, keep=True)
     return (await container.tokens.issue(account, request)).token

@@ -28,7 +28,7 @@ def event_json(event: ev.RoutingEvent) -> dict[str, Any]:
     if isinstance(event, ev.CallEnded):
         return {"record": record_json(event.record)}
     data = event.data()
-    if isinstance(event, ev.CallOffered | ev.OutboundStarted):
+    if isinstance(event, ev.CallArrived | ev.CallOffered | ev.OutboundStarted):
         data["display"] = _display(data)
     return data
 

@@ -234,6 +234,8 @@ class RoutingService:
             known = set(desk.core.operators)
             for operator_id, memberships in members.items():
                 desk.core.configure_operator(operator_id, memberships)
+                if operator_id not in known:  # a new operator: offline from now on
+                    desk.core.operators[operator_id].presence_since = self._now()
             for gone in known - set(members):
                 step = desk.core.set_presence(self._now(), gone, Presence.OFFLINE, "deleted")
                 desk.core.configure_operator(gone, {})
@@ -424,8 +426,14 @@ class RoutingService:
             )
             restored = await self._records.presences(account_id)
             now = self._now()
-            for operator_id, (presence, _since) in restored.items():
-                if operator_id in core.operators and presence != Presence.OFFLINE.value:
+            for operator in core.operators.values():  # offline, as far as this node knows
+                operator.presence_since = now
+            for operator_id, (presence, since) in restored.items():
+                if operator_id not in core.operators:
+                    continue
+                if presence == Presence.OFFLINE.value:  # offline since they logged out
+                    core.operators[operator_id].presence_since = min(now, since.timestamp())
+                else:
                     core.set_presence(now, operator_id, Presence(presence), "restored")
             self._desks[account_id] = desk
             return desk

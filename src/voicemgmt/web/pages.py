@@ -1,7 +1,9 @@
-"""The pages the product serves: the operator banner, ``cnx.js``, the example CRM, assets.
+"""The pages the product serves: the operator banner, the supervisor page, ``cnx.js``, the
+example CRM, assets.
 
-- ``/operateurs/index.htm`` (guide §1.1) is static HTML; all it shows comes from the API and
-  the event stream, with the token of ``?token_session=``. Its answer carries a
+- ``/operateurs/index.htm`` (guide §1.1) and ``/superviseur/index.htm`` (§1.3) are static
+  HTML; all they show comes from the API and the event stream, with the token of
+  ``?token_session=``. Each answer carries a
   Content-Security-Policy: scripts and styles from the product only, no inline code, and
   ``frame-ancestors`` limited to the origins the token's account allows (the CRM pages that
   may embed it), plus the product itself.
@@ -92,6 +94,12 @@ async def operator_banner(request: Request, container: ContainerDep) -> Response
     return await _page(request, container, "operateurs/index.html")
 
 
+@router.get("/superviseur/index.htm")
+async def supervisor_page(request: Request, container: ContainerDep) -> Response:
+    """The supervisor page (guide §1.3), with a supervisor's ``?token_session=``."""
+    return await _page(request, container, "superviseur/index.html")
+
+
 @router.get("/example/index.htm")
 async def example_crm() -> Response:
     """An example CRM page using ``cnx.js`` beside the banner (guide §4)."""
@@ -130,6 +138,12 @@ async def example_crm_index(request: Request) -> Response:
 @router.get("/operateurs")
 async def operator_banner_index(request: Request) -> Response:
     return RedirectResponse(_same_query("/operateurs/index.htm", request))
+
+
+@router.get("/superviseur/")
+@router.get("/superviseur")
+async def supervisor_page_index(request: Request) -> Response:
+    return RedirectResponse(_same_query("/superviseur/index.htm", request))
 
 
 def _same_query(path: str, request: Request) -> str:

@@ -21,8 +21,9 @@ from fastapi.responses import JSONResponse
 from voicemgmt.bootstrap import Container
 from voicemgmt.domain.directory import UserType
 from voicemgmt.domain.errors import PermissionDenied
+from voicemgmt.domain.phone import display_number
 from voicemgmt.domain.routing.model import Outcome, Presence
-from voicemgmt.services.call_records import MAX_ID, records_to_csv
+from voicemgmt.services.call_records import MAX_ID, StoredCallRecord, records_to_csv
 from voicemgmt.services.tokens import TokenOwner
 from voicemgmt.web.calls_api import OperatorId, StatusIn
 from voicemgmt.web.dependencies import AccountDep, ContainerDep, TokenOwnerDep
@@ -140,17 +141,30 @@ async def supervision_call_records(
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     format: Annotated[Literal["json", "csv"] | None, Query()] = None,
 ) -> Response:
-    filters = {"id_group": id_group, "id_op": id_op, "outcome": outcome, "direction": direction}
-    return await _records(
-        request,
-        container,
-        me.user.account_id,
-        _window(since, until),
-        filters,
-        limit,
-        offset,
-        format,
+    """As ``/call-records``, with each JSON record's numbers as people read them
+    (``display``) and ``total``, how many records match the filters."""
+    filters: dict[str, Any] = {
+        "id_group": id_group,
+        "id_op": id_op,
+        "outcome": outcome,
+        "direction": direction,
+    }
+    account_id, window = me.user.account_id, _window(since, until)
+    found = await _find(container, account_id, window, filters, limit, offset)
+    if _wants_csv(request, format):
+        return _csv(found)
+    total = await container.call_records.count(
+        account_id, since=window[0], until=window[1], **filters
     )
+    items = [{**r.to_json(), "display": _display(r)} for r in found]
+    return JSONResponse({"items": items, "limit": limit, "offset": offset, "total": total})
+
+
+def _display(record: StoredCallRecord) -> dict[str, str]:
+    return {
+        "caller_number": display_number(record.caller_number),
+        "service_number": display_number(record.service_number),
+    }
 
 
 # the account
@@ -171,10 +185,16 @@ async def call_records(
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     format: Annotated[Literal["json", "csv"] | None, Query()] = None,
 ) -> Response:
-    filters = {"id_group": id_group, "id_op": id_op, "outcome": outcome, "direction": direction}
-    return await _records(
-        request, container, account.id, _window(since, until), filters, limit, offset, format
-    )
+    filters: dict[str, Any] = {
+        "id_group": id_group,
+        "id_op": id_op,
+        "outcome": outcome,
+        "direction": direction,
+    }
+    found = await _find(container, account.id, _window(since, until), filters, limit, offset)
+    if _wants_csv(request, format):
+        return _csv(found)
+    return JSONResponse({"items": [r.to_json() for r in found], "limit": limit, "offset": offset})
 
 
 @router.get("/figures", tags=["call records"], summary="Per-group figures and the total")
@@ -201,27 +221,27 @@ async def _figures(
     return {"service_level_seconds": threshold, "groups": [r.to_json() for r in rows]}
 
 
-async def _records(
-    request: Request,
+async def _find(
     container: Container,
     account_id: int,
     window: tuple[datetime, datetime],
     filters: dict[str, Any],
     limit: int,
     offset: int,
-    format: str | None,
-) -> Response:
+) -> list[StoredCallRecord]:
     since, until = window
-    found = await container.call_records.records(
+    return await container.call_records.records(
         account_id, since=since, until=until, limit=limit, offset=offset, **filters
     )
-    wants_csv = format == "csv" or (
-        format is None and "text/csv" in request.headers.get("accept", "")
+
+
+def _wants_csv(request: Request, format: str | None) -> bool:
+    return format == "csv" or (format is None and "text/csv" in request.headers.get("accept", ""))
+
+
+def _csv(found: list[StoredCallRecord]) -> Response:
+    return Response(
+        records_to_csv(found),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="call-records.csv"'},
     )
-    if wants_csv:
-        return Response(
-            records_to_csv(found),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": 'attachment; filename="call-records.csv"'},
-        )
-    return JSONResponse({"items": [r.to_json() for r in found], "limit": limit, "offset": offset})

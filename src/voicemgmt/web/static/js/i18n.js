@@ -168,6 +168,13 @@ function pickLanguage() {
 export const lang = pickLanguage();
 const table = MESSAGES[lang];
 
+/** Add a page's own messages, `{ en: {...}, fr: {...} }`, to the shared tables. */
+export function define(messages) {
+  for (const [code, entries] of Object.entries(messages)) {
+    MESSAGES[code] = Object.assign(MESSAGES[code] || {}, entries);
+  }
+}
+
 /** The message `key` in the page's language, with `{name}` placeholders filled in. */
 export function t(key, params = {}) {
   const text = table[key] ?? MESSAGES.en[key] ?? key;
