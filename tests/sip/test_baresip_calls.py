@@ -156,6 +156,10 @@ def test_the_phone_and_the_banner_stay_in_step(platform: SipPlatform, tmp_path: 
         caller.command("dial", platform.uri_of_number)
         caller.wait_event("CALL_ESTABLISHED")
         phone.wait_event("CALL_INCOMING")
+        # The caller hears the queue music a moment first. Bridged within a few ms of the
+        # music starting, rtpengine (not the relay) hands baresip the phone's stream with a
+        # sequence jump that baresip drops (half the runs); see the closing note of issue 7.
+        time.sleep(1.0)
         call_id = ana.ringing_call()
         assert ana.act(call_id, "answer").status_code == 200
         phone.command("accept")

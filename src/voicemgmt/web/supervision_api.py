@@ -12,6 +12,7 @@ midnight) to ``until`` (default: now); a date without a time zone is UTC.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -122,15 +123,30 @@ async def supervision_charts(
     return charts.to_json()
 
 
-@router.get(
-    "/supervision/call-records",
-    tags=["supervisor"],
-    summary="The account's call records, as JSON or CSV",
-)
-async def supervision_call_records(
+@dataclass(frozen=True, slots=True)
+class RecordQuery:
+    """What a call-records request asks: the window, the filters, the page and the format."""
+
+    window: tuple[datetime, datetime]
+    filters: dict[str, Any]
+    limit: int
+    offset: int
+    csv: bool
+
+    async def find(self, container: Container, account_id: int) -> list[StoredCallRecord]:
+        since, until = self.window
+        return await container.call_records.records(
+            account_id,
+            since=since,
+            until=until,
+            limit=self.limit,
+            offset=self.offset,
+            **self.filters,
+        )
+
+
+def record_query(
     request: Request,
-    me: Supervisor,
-    container: ContainerDep,
     since: Since = None,
     until: Until = None,
     id_group: GroupFilter = None,
@@ -140,24 +156,38 @@ async def supervision_call_records(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     format: Annotated[Literal["json", "csv"] | None, Query()] = None,
+) -> RecordQuery:
+    filters = {"id_group": id_group, "id_op": id_op, "outcome": outcome, "direction": direction}
+    wants_csv = format == "csv" or (
+        format is None and "text/csv" in request.headers.get("accept", "")
+    )
+    return RecordQuery(_window(since, until), filters, limit, offset, wants_csv)
+
+
+RecordQueryDep = Annotated[RecordQuery, Depends(record_query)]
+
+
+@router.get(
+    "/supervision/call-records",
+    tags=["supervisor"],
+    summary="The account's call records, as JSON or CSV",
+)
+async def supervision_call_records(
+    query: RecordQueryDep, me: Supervisor, container: ContainerDep
 ) -> Response:
     """As ``/call-records``, with each JSON record's numbers as people read them
     (``display``) and ``total``, how many records match the filters."""
-    filters: dict[str, Any] = {
-        "id_group": id_group,
-        "id_op": id_op,
-        "outcome": outcome,
-        "direction": direction,
-    }
-    account_id, window = me.user.account_id, _window(since, until)
-    found = await _find(container, account_id, window, filters, limit, offset)
-    if _wants_csv(request, format):
+    account_id = me.user.account_id
+    found = await query.find(container, account_id)
+    if query.csv:
         return _csv(found)
+    since, until = query.window
     total = await container.call_records.count(
-        account_id, since=window[0], until=window[1], **filters
+        account_id, since=since, until=until, **query.filters
     )
     items = [{**r.to_json(), "display": _display(r)} for r in found]
-    return JSONResponse({"items": items, "limit": limit, "offset": offset, "total": total})
+    page = {"limit": query.limit, "offset": query.offset, "total": total}
+    return JSONResponse({"items": items, **page})
 
 
 def _display(record: StoredCallRecord) -> dict[str, str]:
@@ -172,29 +202,13 @@ def _display(record: StoredCallRecord) -> dict[str, str]:
 
 @router.get("/call-records", tags=["call records"], summary="Call records, as JSON or CSV")
 async def call_records(
-    request: Request,
-    account: AccountDep,
-    container: ContainerDep,
-    since: Since = None,
-    until: Until = None,
-    id_group: GroupFilter = None,
-    id_op: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
-    outcome: Annotated[Outcome | None, Query()] = None,
-    direction: Annotated[Literal["in", "out"] | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
-    format: Annotated[Literal["json", "csv"] | None, Query()] = None,
+    query: RecordQueryDep, account: AccountDep, container: ContainerDep
 ) -> Response:
-    filters: dict[str, Any] = {
-        "id_group": id_group,
-        "id_op": id_op,
-        "outcome": outcome,
-        "direction": direction,
-    }
-    found = await _find(container, account.id, _window(since, until), filters, limit, offset)
-    if _wants_csv(request, format):
+    found = await query.find(container, account.id)
+    if query.csv:
         return _csv(found)
-    return JSONResponse({"items": [r.to_json() for r in found], "limit": limit, "offset": offset})
+    items = [r.to_json() for r in found]
+    return JSONResponse({"items": items, "limit": query.limit, "offset": query.offset})
 
 
 @router.get("/figures", tags=["call records"], summary="Per-group figures and the total")
@@ -219,24 +233,6 @@ async def _figures(
         account_id, since=since, until=until, service_level_seconds=threshold
     )
     return {"service_level_seconds": threshold, "groups": [r.to_json() for r in rows]}
-
-
-async def _find(
-    container: Container,
-    account_id: int,
-    window: tuple[datetime, datetime],
-    filters: dict[str, Any],
-    limit: int,
-    offset: int,
-) -> list[StoredCallRecord]:
-    since, until = window
-    return await container.call_records.records(
-        account_id, since=since, until=until, limit=limit, offset=offset, **filters
-    )
-
-
-def _wants_csv(request: Request, format: str | None) -> bool:
-    return format == "csv" or (format is None and "text/csv" in request.headers.get("accept", ""))
 
 
 def _csv(found: list[StoredCallRecord]) -> Response:
