@@ -155,14 +155,6 @@ def page_since(page: Page) -> str:
     return since
 
 
-def wait_for_reports_after(page: Page, moment: float) -> None:
-    """Until the page has read the figures again after ``moment`` (epoch seconds)."""
-    eventually(
-        lambda: float(page.locator("#main").get_attribute("data-reports-at") or 0) > moment * 1000,
-        timeout=15,
-    )
-
-
 # --- access ----------------------------------------------------------------------------------
 
 
@@ -311,8 +303,9 @@ def test_every_figure_on_the_page_equals_what_the_call_records_give(
     finally:
         for operator in operators:
             operator.stop()
-    finished = time.time()
-    wait_for_reports_after(page, finished)
+    # every record is stored: the page's next reading (after the last call.ended) has them all
+    offered = page.locator('[data-total="offered"]')
+    eventually(lambda: offered.get_attribute("data-value") == str(len(placed)), timeout=15)
     records = records_today(server, acme, since)
     expected = expected_figures(records, 20.0)
     total = expected["total"]
@@ -478,6 +471,12 @@ def test_caller_ids_and_directory_names_are_inert_text(
 def test_readable_on_a_laptop_screen_in_english_and_french(
     browser: Browser, server: LiveServer, acme: SeededAccount, width: int, height: int
 ) -> None:
+    with server.client() as client:  # names as long as a real directory's
+        for path, body in (
+            (f"/api/v1/groups/{acme.id_group}", {"name": "Service client entreprises"}),
+            (f"/api/v1/operators/{acme.id_agent}", {"name": "Anne-Charlotte Dupont-Moretti"}),
+        ):
+            assert client.patch(path, auth=acme.auth, json=body).status_code == 200
     context = browser.new_context(viewport={"width": width, "height": height}, locale="fr-FR")
     try:
         page = context.new_page()
@@ -488,6 +487,12 @@ def test_readable_on_a_laptop_screen_in_english_and_french(
             "document.documentElement.scrollWidth - document.documentElement.clientWidth"
         )
         assert overflow <= 0
+        clipped = page.evaluate(
+            "[...document.querySelectorAll('.panel')]"
+            ".filter((p) => p.scrollWidth > p.clientWidth + 1)"
+            ".map((p) => p.querySelector('h2').textContent)"
+        )
+        assert clipped == []  # every table whole, none scrolled sideways
         english = context.new_page()
         open_supervisor(english, server, acme, lang="en")
         expect(english.locator("#queues-title")).to_have_text("Queues")

@@ -45,7 +45,7 @@ export class SliceChart {
         cursor: { drag: { x: false, y: false } },
         scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(4, Math.ceil(max * 1.15))] } },
         axes: [
-          axis({ values: (u, ticks) => ticks.map((v) => clock.format(new Date(v * 1000))) }),
+          axis({ space: 72, values: (u, ticks) => ticks.map((v) => clock.format(new Date(v * 1000))) }),
           axis({ values: (u, ticks) => ticks.map((v) => (Number.isInteger(v) ? String(v) : "")) }),
         ],
         series: [
@@ -98,8 +98,9 @@ export class WaitChart {
     this.labels = [];
   }
 
+  /** "10–20", "≥ 300": seconds (the axis says so). */
   static label(bin) {
-    return bin.to === null ? `≥ ${bin.from} s` : `${bin.from}–${bin.to} s`;
+    return bin.to === null ? `≥ ${bin.from}` : `${bin.from}–${bin.to}`;
   }
 
   _make(data) {
@@ -114,7 +115,12 @@ export class WaitChart {
           y: { range: (u, min, max) => [0, Math.max(4, Math.ceil(max * 1.15))] },
         },
         axes: [
-          axis({ splits: (u) => u.data[0], values: (u, ticks) => ticks.map((v) => this.labels[v] ?? "") }),
+          axis({
+            label: t("sup.wait_seconds"),
+            labelSize: 20,
+            splits: (u) => u.data[0],
+            values: (u, ticks) => ticks.map((v) => this.labels[v] ?? ""),
+          }),
           axis({ values: (u, ticks) => ticks.map((v) => (Number.isInteger(v) ? String(v) : "")) }),
         ],
         series: [
@@ -138,7 +144,7 @@ export class WaitChart {
     for (const bin of bins) {
       const row = document.createElement("tr");
       row.dataset.from = String(bin.from);
-      cell(row, WaitChart.label(bin));
+      cell(row, `${WaitChart.label(bin)} s`);
       cell(row, String(bin.calls)).dataset.calls = String(bin.calls);
       body.append(row);
     }
