@@ -4,6 +4,8 @@ equal the call records, charts, records and CSV, forcing a status, resume, langu
 
 from __future__ import annotations
 
+import csv
+import io
 import threading
 import time
 from collections.abc import Iterator
@@ -499,3 +501,52 @@ def test_readable_on_a_laptop_screen_in_english_and_french(
         expect(english.locator("html")).to_have_attribute("lang", "en")
     finally:
         context.close()
+
+
+def test_the_csv_export_takes_the_whole_day_page_by_page(
+    wide: BrowserContext, server: LiveServer, acme: SeededAccount
+) -> None:
+    now = datetime.now(UTC).timestamp()
+    count = 1_234  # more than one page of 1,000
+
+    def record(i: int) -> CallRecord:
+        return CallRecord(
+            id_call=f"busy{i:05}",
+            direction="in",
+            caller_number=f"3361200{i:04}",
+            service_number=acme.number,
+            id_group=acme.id_group,
+            id_op=None,
+            outcome=Outcome.MISSED,
+            ended_by=Side.SYSTEM,
+            disconnect_reason="a reason\r\non two lines" if i == 7 else "max_wait",
+            started_at=now - 1 - i * 0.01,
+            ended_at=now,
+            operators_offered=(),
+            overflowed_from=(),
+            ticket_id=None,
+            variables={},
+            duration=1.0,
+            duration_ring=0.0,
+            duration_svi=0.0,
+            duration_wait=1.0,
+            duration_comm=0.0,
+            duration_hold=0.0,
+        )
+
+    async def busy_day(container: Container) -> None:
+        await SqlCallRecords(container.engine).add_many(acme.id, [record(i) for i in range(count)])
+
+    server.call_soon(busy_day)
+    page = wide.new_page()
+    open_supervisor(page, server, acme)
+    expect(page.locator("#records-count")).to_have_text(f"50 of {count} calls")
+    with page.expect_download() as download:
+        page.click("#export-csv")
+    rows = list(
+        csv.reader(io.StringIO(Path(download.value.path()).read_bytes().decode(), newline=""))
+    )
+    assert rows[0][0] == "id_call"
+    assert len(rows) == 1 + count
+    assert {r[0] for r in rows[1:]} == {f"busy{i:05}" for i in range(count)}
+    assert "a reason\r\non two lines" in [r[rows[0].index("disconnect_reason")] for r in rows]

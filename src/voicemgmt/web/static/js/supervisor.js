@@ -12,7 +12,8 @@ import { t, translate } from "./i18n.js";
 import { LiveStream } from "./live.js";
 import "./sup-messages.js";
 import { SliceChart, WaitChart } from "./sup-charts.js";
-import { renderFigures, renderOperators, renderQueues, renderRecords } from "./sup-tables.js";
+import { Reports } from "./sup-reports.js";
+import { renderFigures, renderOperators, renderQueues } from "./sup-tables.js";
 import { local } from "./storage.js";
 
 const params = new URLSearchParams(location.search);
@@ -21,8 +22,6 @@ const GROUP_KEY = "vm.sup.group";
 const REPORTS_AFTER_END_MS = 400; // several calls ending together: one reading
 const REPORTS_EVERY_MS = 60000;
 const RECORDS_PAGE = 50;
-const CSV_PAGE = 1000;
-const SLICE_SECONDS = 900;
 
 export class SupervisorPage {
   constructor() {
@@ -41,9 +40,7 @@ export class SupervisorPage {
     this.threshold = clampThreshold(Number(local.getItem(THRESHOLD_KEY)) || 20);
     const group = Number(local.getItem(GROUP_KEY));
     this.filterGroup = Number.isInteger(group) && group > 0 ? group : null;
-    this.reportsTimer = null;
-    this.reportsRunning = null;
-    this.reportsAgain = false;
+    this.reports = new Reports(this);
     this.drawQueued = false;
     this.day = new Date().toDateString();
     this.slices = new SliceChart(this.$("chart-slices"), this.$("slices-data"));
@@ -72,9 +69,9 @@ export class SupervisorPage {
     }
     this._view("main");
     this.$("controls").hidden = false;
-    this.refreshReports();
+    this.reports.refresh();
     setInterval(() => this._tick(), 1000);
-    setInterval(() => this.scheduleReports(0), REPORTS_EVERY_MS);
+    setInterval(() => this.reports.schedule(0), REPORTS_EVERY_MS);
     addEventListener("resize", () => {
       this.slices.resize();
       this.waits.resize();
@@ -84,7 +81,7 @@ export class SupervisorPage {
   loggedOut(message, reason) {
     if (this.stream) this.stream.stop();
     this.stream = null;
-    clearTimeout(this.reportsTimer);
+    this.reports.stop();
     this.$("out-message").textContent = message;
     this.$("logged-out").dataset.reason = reason;
     this.$("controls").hidden = true;
@@ -165,11 +162,11 @@ export class SupervisorPage {
         const conn = this.$("conn");
         conn.dataset.state = state;
         this.$("conn-label").textContent = t(`conn.${state}`);
-        if (state === "live" && wasLive) this.scheduleReports(0); // back after a drop
+        if (state === "live" && wasLive) this.reports.schedule(0); // back after a drop
         if (state === "live") wasLive = true;
       },
       onLoggedOut: () => this.loggedOut(t("out.invalid"), "invalid_token"),
-      onReset: () => this.loadLive().then(() => this.scheduleReports(0), () => {}),
+      onReset: () => this.loadLive().then(() => this.reports.schedule(0), () => {}),
     });
     this.stream.start(seq);
   }
@@ -183,7 +180,7 @@ export class SupervisorPage {
         this._directory(directory);
         return this.loadLive();
       })
-      .then(() => this.scheduleReports(0))
+      .then(() => this.reports.schedule(0))
       .catch((error) => {
         if (error.status === 401) this.loggedOut(t("out.invalid"), "invalid_token");
       })
@@ -264,7 +261,7 @@ export class SupervisorPage {
         break;
       case "call.ended":
         this.calls.delete((data.record || {}).id_call);
-        this.scheduleReports(REPORTS_AFTER_END_MS);
+        this.reports.schedule(REPORTS_AFTER_END_MS);
         break;
       default:
         return;
@@ -321,7 +318,7 @@ export class SupervisorPage {
     });
     if (today.toDateString() !== this.day) {
       this.day = today.toDateString();
-      this.scheduleReports(0); // a new day: figures start again from zero
+      this.reports.schedule(0); // a new day: figures start again from zero
     }
   }
 
@@ -346,117 +343,6 @@ export class SupervisorPage {
     notice.hidden = !text;
   }
 
-  // --- figures, charts and records ---------------------------------------------------------
-
-  scheduleReports(delay) {
-    if (this.reportsTimer !== null) return;
-    this.reportsTimer = setTimeout(() => {
-      this.reportsTimer = null;
-      this.refreshReports();
-    }, delay);
-  }
-
-  /** Read figures, charts and records again; one reading at a time, the last one wins. */
-  async refreshReports() {
-    if (this.reportsRunning) {
-      this.reportsAgain = true;
-      return this.reportsRunning;
-    }
-    this.reportsRunning = this._readReports().finally(() => {
-      this.reportsRunning = null;
-      if (this.reportsAgain) {
-        this.reportsAgain = false;
-        this.refreshReports();
-      }
-    });
-    return this.reportsRunning;
-  }
-
-  _window() {
-    const midnight = new Date();
-    midnight.setHours(0, 0, 0, 0);
-    return { since: new Date(midnight.getTime() + this.skew).toISOString() };
-  }
-
-  _recordQuery(extra = {}) {
-    const query = new URLSearchParams(this._window());
-    if (this.filterGroup !== null) query.set("id_group", this.filterGroup);
-    for (const [name, id] of [["outcome", "filter-outcome"], ["direction", "filter-direction"], ["id_op", "filter-operator"]]) {
-      const value = this.$(id).value;
-      if (value) query.set(name, value);
-    }
-    for (const [name, value] of Object.entries(extra)) query.set(name, value);
-    return query;
-  }
-
-  async _readReports() {
-    const window = this._window();
-    const figures = new URLSearchParams({ ...window, service_level: this.threshold });
-    const charts = new URLSearchParams({ ...window, bucket: SLICE_SECONDS });
-    if (this.filterGroup !== null) charts.set("id_group", this.filterGroup);
-    try {
-      const [readFigures, readCharts, readRecords] = await Promise.all([
-        this.api.get(`/api/v1/supervision/figures?${figures}`),
-        this.api.get(`/api/v1/supervision/charts?${charts}`),
-        this.api.get(`/api/v1/supervision/call-records?${this._recordQuery({ limit: this.recordsLimit })}`),
-      ]);
-      this.figures = readFigures;
-      this.handled = new Map(readFigures.operators.map((o) => [o.id_op, o]));
-      this.records = readRecords.items;
-      this.recordsTotal = readRecords.total;
-      this._notice("");
-      renderFigures(this);
-      this.slices.update(readCharts);
-      this.waits.update(readCharts);
-      renderRecords(this);
-      this._recordsFoot();
-      this._drawLive();
-      this.$("main").dataset.reportsAt = String(Date.now());
-    } catch (error) {
-      if (error.status === 401) return this.loggedOut(t("out.invalid"), "invalid_token");
-      this._notice(t("sup.reports_failed", { reason: error.message }));
-    }
-  }
-
-  _recordsFoot() {
-    this.$("records-count").textContent = t("sup.records_count", { shown: this.records.length, total: this.recordsTotal });
-    this.$("records-more").hidden = this.records.length >= this.recordsTotal;
-  }
-
-  async exportCsv() {
-    const button = this.$("export-csv");
-    button.disabled = true;
-    button.textContent = t("sup.exporting");
-    try {
-      const parts = [];
-      for (let offset = 0; ; offset += CSV_PAGE) {
-        const query = this._recordQuery({ format: "csv", limit: CSV_PAGE, offset });
-        const response = await fetch(`/api/v1/supervision/call-records?${query}`, {
-          headers: { Authorization: `Bearer ${this.token}`, Accept: "text/csv" },
-          cache: "no-store",
-          credentials: "omit",
-        });
-        if (!response.ok) throw new Error(response.statusText || String(response.status));
-        const lines = (await response.text()).split("\r\n").filter(Boolean);
-        parts.push(...(offset === 0 ? lines : lines.slice(1)));
-        if (lines.length - 1 < CSV_PAGE) break;
-      }
-      const blob = new Blob([parts.join("\r\n") + "\r\n"], { type: "text/csv;charset=utf-8" });
-      const link = document.createElement("a");
-      link.href = URL.createObjectURL(blob);
-      link.download = `calls-${new Date().toISOString().slice(0, 10)}.csv`;
-      document.body.append(link);
-      link.click();
-      link.remove();
-      setTimeout(() => URL.revokeObjectURL(link.href), 10000);
-    } catch (error) {
-      this._notice(t("error.generic", { reason: error.message }));
-    } finally {
-      button.disabled = false;
-      button.textContent = t("sup.export");
-    }
-  }
-
   // --- controls --------------------------------------------------------------------------
 
   _bind() {
@@ -466,7 +352,7 @@ export class SupervisorPage {
       this.threshold = clampThreshold(Number(threshold.value));
       threshold.value = String(this.threshold);
       local.setItem(THRESHOLD_KEY, String(this.threshold));
-      this.refreshReports();
+      this.reports.refresh();
     });
     this.$("group-filter").addEventListener("change", (event) => {
       const value = Number(event.target.value);
@@ -475,20 +361,20 @@ export class SupervisorPage {
       this.recordsLimit = RECORDS_PAGE;
       this._drawLive();
       if (this.figures) renderFigures(this);
-      this.refreshReports();
+      this.reports.refresh();
     });
     for (const id of ["filter-outcome", "filter-direction", "filter-operator"]) {
       this.$(id).addEventListener("change", () => {
         this.recordsLimit = RECORDS_PAGE;
-        this.refreshReports();
+        this.reports.refresh();
       });
     }
     this.$("record-filters").addEventListener("submit", (event) => event.preventDefault());
     this.$("records-more").addEventListener("click", () => {
       this.recordsLimit = Math.min(1000, this.recordsLimit + RECORDS_PAGE * 2);
-      this.refreshReports();
+      this.reports.refresh();
     });
-    this.$("export-csv").addEventListener("click", () => this.exportCsv());
+    this.$("export-csv").addEventListener("click", () => this.reports.exportCsv());
   }
 }
 
