@@ -19,6 +19,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.browser.support import banner_url, dropping_proxy, eventually, open_banner
 from tests.support import LiveServer, SeededAccount, bearer, token_for
+from tests.test_call_records import rec
 from voicemgmt.adapters.sql.call_records import SqlCallRecords
 from voicemgmt.bootstrap import Container
 from voicemgmt.domain.routing.model import CallRecord, Outcome, Side
@@ -430,28 +431,19 @@ def test_caller_ids_and_directory_names_are_inert_text(
             {"id_call": "hostile1", "id_group": acme.id_group, "variables": {}},
             now,
         )
-        record = CallRecord(
-            id_call="hostile2",
-            direction="in",
+        record = rec(
+            "hostile2",
             caller_number='"><svg onload=window.__xss=3>',
             service_number=acme.number,
             id_group=acme.id_group,
             id_op=None,
+            operators_offered=(),
             outcome=Outcome.MISSED,
             ended_by=Side.SYSTEM,
             disconnect_reason="<script>window.__xss=4</script>",
             started_at=now.timestamp(),
             ended_at=now.timestamp() + 1,
-            operators_offered=(),
-            overflowed_from=(),
-            ticket_id=None,
-            variables={},
-            duration=1.0,
-            duration_ring=0.0,
-            duration_svi=0.0,
-            duration_wait=1.0,
             duration_comm=0.0,
-            duration_hold=0.0,
         )
         await SqlCallRecords(container.engine).add(acme.id, record)
         await container.bus.publish(acme.id, "call.ended", {"record": {"id_call": "x"}}, now)
@@ -510,28 +502,19 @@ def test_the_csv_export_takes_the_whole_day_page_by_page(
     count = 1_234  # more than one page of 1,000
 
     def record(i: int) -> CallRecord:
-        return CallRecord(
-            id_call=f"busy{i:05}",
-            direction="in",
+        return rec(
+            f"busy{i:05}",
             caller_number=f"3361200{i:04}",
             service_number=acme.number,
             id_group=acme.id_group,
             id_op=None,
+            operators_offered=(),
             outcome=Outcome.MISSED,
             ended_by=Side.SYSTEM,
             disconnect_reason="a reason\r\non two lines" if i == 7 else "max_wait",
             started_at=now - 1 - i * 0.01,
             ended_at=now,
-            operators_offered=(),
-            overflowed_from=(),
-            ticket_id=None,
-            variables={},
-            duration=1.0,
-            duration_ring=0.0,
-            duration_svi=0.0,
-            duration_wait=1.0,
             duration_comm=0.0,
-            duration_hold=0.0,
         )
 
     async def busy_day(container: Container) -> None:
