@@ -275,6 +275,28 @@ def test_a_forced_status_reaches_the_operators_banner(
     expect(row.locator('select[data-field="force"]')).to_have_value("online")
 
 
+def test_a_click_to_call_shows_the_customers_number_live_and_after_a_reload(
+    wide: BrowserContext, server: LiveServer, acme: SeededAccount
+) -> None:
+    with server.client() as client:  # the account's own line, as caller id
+        answer = client.patch(
+            "/api/v1/account", auth=acme.auth, json={"settings": {"caller_id": acme.number}}
+        )
+        assert answer.status_code == 200, answer.text
+    page = wide.new_page()
+    open_supervisor(page, server, acme)
+    ana = token_for(server, acme, id_agent=acme.id_agent)
+    set_status(server, ana, "online")
+    with server.client(headers=bearer(ana)) as client:
+        answer = client.post("/api/v1/me/calls", json={"to": "33618220000"})
+        assert answer.status_code == 201, answer.text
+    call = page.locator(f'#operators tr[data-id-op="{acme.id_agent}"] [data-field="call"]')
+    expect(call.locator(".number")).to_have_text("+33 6 18 22 00 00")
+    page.reload()  # the same from the live snapshot
+    page.wait_for_selector("#conn[data-state=live]")
+    expect(call.locator(".number")).to_have_text("+33 6 18 22 00 00")
+
+
 # --- figures after a simulated load -----------------------------------------------------------
 
 

@@ -137,12 +137,13 @@ export class SupervisorPage {
 
   _liveCall(c, now) {
     const waiting = c.state === "queued" || c.state === "ringing";
+    const out = c.direction === "out"; // click-to-call: show the customer, not our own line
     return {
       id_call: c.id_call,
       direction: c.direction,
       state: c.state,
-      caller: c.caller_id_num,
-      display: c.display ? c.display.caller_id_num : "",
+      caller: out ? c.e164 : c.caller_id_num,
+      display: c.display ? (out ? c.display.e164 : c.display.caller_id_num) : "",
       id_group: c.id_group,
       id_op: c.id_op,
       ringing: new Set(c.ringing),
