@@ -20,6 +20,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 from tests.browser.support import banner_url, dropping_proxy, eventually, open_banner
 from tests.support import LiveServer, SeededAccount, bearer, token_for
 from tests.test_call_records import rec
+from tests.test_calls_api import place_call
 from voicemgmt.adapters.sql.call_records import SqlCallRecords
 from voicemgmt.bootstrap import Container
 from voicemgmt.domain.routing.model import CallRecord, Outcome, Side
@@ -57,18 +58,6 @@ def group_settings(server: LiveServer, acme: SeededAccount, **settings: Any) -> 
             f"/api/v1/groups/{acme.id_group}", auth=acme.auth, json={"settings": settings}
         )
     assert answer.status_code == 200, answer.text
-
-
-def place_call(server: LiveServer, acme: SeededAccount, **body: Any) -> str:
-    with server.client() as client:
-        answer = client.post(
-            "/api/v1/sim/calls",
-            auth=acme.auth,
-            json={"from": "33612345678", "to": acme.number, **body},
-        )
-    assert answer.status_code == 201, answer.text
-    call_id: str = answer.json()["id_call"]
-    return call_id
 
 
 def records_today(server: LiveServer, acme: SeededAccount, since: str) -> list[dict[str, Any]]:
