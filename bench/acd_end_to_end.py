@@ -4,7 +4,7 @@ Run::
 
     .venv/bin/python bench/acd_end_to_end.py [--rates 100,200,400,800] [--seconds 10]
                                              [--operators 1000] [--groups 100] [--numbers 100]
-                                             [--talk 0.5] [--connections 64]
+                                             [--talk 0.5] [--connections 64] [--banners 0]
 
 What it does, in order:
 
@@ -22,6 +22,8 @@ What it does, in order:
 4. places simulated calls (``POST /api/v1/sim/calls``) at each rate of ``--rates`` for
    ``--seconds``, evenly spaced, after a short warm-up; after each stage it waits for that
    stage's calls to end before the next one;
+   With ``--banners N``, the first N operators also keep their own event stream open, as
+   their banners would (each reads its frames and resumes with ``after`` if closed);
 5. prints, per stage: calls placed, carried calls/s (calls ended ``answered`` / the time from
    the stage's first placement to its last end, less the talk time), the offer latency
    (placement sent → its ``call.offered`` frame received) p50/p99, failures, and the CPU each
@@ -77,6 +79,7 @@ GOAL_P99_MS = 20.0
 WARMUP_RATE, WARMUP_SECONDS = 50, 2.0
 DRAIN_SECONDS = 30.0
 REQUEST_TIMEOUT = 30.0
+KEEP_ALIVE_SAFE = 3.0  # seconds: an idle connection older than this is replaced before use
 FAILURE_EXAMPLES = 3
 
 
@@ -168,6 +171,7 @@ class HttpPool:
             asyncio.Queue()
         )
         self.writers: set[asyncio.StreamWriter] = set()
+        self.used: dict[asyncio.StreamWriter, float] = {}  # when each last answered
 
     async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         reader, writer = await asyncio.open_connection(HOST, self.port)
@@ -175,6 +179,7 @@ class HttpPool:
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.writers.add(writer)
+        self.used[writer] = time.monotonic()
         return reader, writer
 
     async def open(self) -> None:
@@ -182,9 +187,10 @@ class HttpPool:
             self.idle.put_nowait(await self._connect())
 
     async def close(self) -> None:
-        for writer in self.writers:
+        writers = list(self.writers)
+        for writer in writers:
             writer.close()
-        for writer in self.writers:
+        for writer in writers:
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
 
@@ -203,6 +209,12 @@ class HttpPool:
             + b"\r\n"
         )
         reader, writer = connection = await self.idle.get()
+        if reader.at_eof() or time.monotonic() - self.used.get(writer, 0.0) > KEEP_ALIVE_SAFE:
+            # The server closes a connection idle for its keep-alive timeout (uvicorn: 5 s).
+            self.writers.discard(writer)
+            self.used.pop(writer, None)
+            writer.close()
+            reader, writer = connection = await self._connect()
         try:
             if sent is not None:
                 sent.append(time.perf_counter())
@@ -224,6 +236,7 @@ class HttpPool:
             if not isinstance(exc, asyncio.CancelledError):  # a fresh connection in its place
                 self.idle.put_nowait(await self._connect())
             raise
+        self.used[writer] = time.monotonic()
         self.idle.put_nowait(connection)
         return status, content
 
@@ -308,8 +321,15 @@ class _Call:
 class Driver:
     """Operators and callers through the API; one supervisor stream tells who rings."""
 
-    def __init__(self, server: Server, connections: int, talk: float) -> None:
+    def __init__(self, server: Server, connections: int, talk: float, banners: int = 0) -> None:
         self.server = server
+        self.banners = banners
+        self.banner_frames = 0
+        self.banner_reconnects = 0
+        self.banner_problems: Counter[str] = Counter()
+        self.banner_tasks: list[asyncio.Task[None]] = []
+        self.banners_ready = 0
+        self.operator_tokens: dict[int, str] = {}
         self.http = HttpPool(server.port, connections)
         self.talk = talk
         self.account = basic(LOGIN, PASSWORD)
@@ -358,11 +378,20 @@ class Driver:
         async def token_for(id_agent: int) -> None:
             got = await self.call_api("POST", "/vm/token", self.account, {"id_agent": id_agent})
             self.operators[id_agent] = bearer(got["token"])
+            self.operator_tokens[id_agent] = got["token"]
 
         await asyncio.gather(*(token_for(o) for o in operator_ids))
         self.listener = asyncio.create_task(self.listen())
         async with asyncio.timeout(REQUEST_TIMEOUT):
             await self.ready.wait()
+        banner_ready = asyncio.Event()
+        for id_agent in list(self.operator_tokens)[: self.banners]:
+            self.banner_tasks.append(
+                asyncio.create_task(self.banner(self.operator_tokens[id_agent], banner_ready))
+            )
+        if self.banners:
+            async with asyncio.timeout(REQUEST_TIMEOUT * 4):
+                await banner_ready.wait()
         await asyncio.gather(
             *(
                 self.call_api("PUT", "/api/v1/me/status", headers, {"status": "online"})
@@ -417,6 +446,43 @@ class Driver:
                     end = raw.find(",", start)
                     with contextlib.suppress(ValueError):
                         self.last_seq = int(raw[start + 6 : end])
+
+    async def banner(self, token: str, all_ready: asyncio.Event) -> None:
+        """One operator's own event stream, read as a banner would; resumes after a close."""
+        last_seq: int | None = None
+        counted = False
+        while True:
+            url = f"ws://{HOST}:{self.server.port}/vm/events?token_session={token}"
+            if last_seq is not None:
+                url += f"&after={last_seq}"
+            try:
+                async with connect(
+                    url, compression=None, max_queue=None, max_size=2**22, proxy=None
+                ) as ws:
+                    async for raw in ws:
+                        text = raw.decode() if isinstance(raw, bytes) else raw
+                        start = text.find('"seq":')
+                        if start >= 0:
+                            end = text.find(",", start)
+                            with contextlib.suppress(ValueError):
+                                last_seq = int(text[start + 6 : end].strip("} "))
+                        if '"kind":"hello"' in text:
+                            if not counted:
+                                counted = True
+                                self.banners_ready += 1
+                                if self.banners_ready >= self.banners:
+                                    all_ready.set()
+                        else:
+                            self.banner_frames += 1
+            except ConnectionClosed as closed:
+                code = closed.rcvd.code if closed.rcvd is not None else None
+                self.banner_problems[f"closed with code {code}"] += 1
+                if code == 4410:
+                    last_seq = None
+            except OSError as exc:
+                self.banner_problems[type(exc).__name__] += 1
+            self.banner_reconnects += 1
+            await asyncio.sleep(0.05)
 
     def offered(self, call_id: str, id_op: int) -> None:
         now = time.perf_counter()
@@ -550,24 +616,32 @@ class Driver:
     async def close(self) -> None:
         if self.listener is not None:
             self.listener.cancel()
-        for job in list(self.jobs):
+        for job in [*self.jobs, *self.banner_tasks]:
             job.cancel()
         await asyncio.gather(
-            *self.jobs, *([self.listener] if self.listener else []), return_exceptions=True
+            *self.jobs,
+            *self.banner_tasks,
+            *([self.listener] if self.listener else []),
+            return_exceptions=True,
         )
         await self.http.close()
 
 
 async def measure(
-    server: Server, rates: list[float], seconds: float, connections: int, talk: float
+    server: Server,
+    rates: list[float],
+    seconds: float,
+    connections: int,
+    talk: float,
+    banners: int = 0,
 ) -> tuple[list[Stage], dict[str, Any], Driver]:
-    driver = Driver(server, connections, talk)
+    driver = Driver(server, connections, talk, banners)
     try:
         setup_started = time.perf_counter()
         await driver.prepare()
         print(
             f"set-up through the API: {len(driver.operators)} tokens, all online, one supervisor "
-            f"stream, in {time.perf_counter() - setup_started:.1f} s",
+            f"stream, {banners} operator streams, in {time.perf_counter() - setup_started:.1f} s",
             flush=True,
         )
         await driver.run_stage(Stage("warm-up", WARMUP_RATE, WARMUP_SECONDS, talk=talk))
@@ -646,6 +720,12 @@ def print_report(
             f"event stream: {driver.stream_reconnects} reconnections "
             f"({', '.join(sorted(set(driver.stream_problems)))})"
         )
+    if driver.banners:
+        problems = ", ".join(f"{n} {kind}" for kind, n in driver.banner_problems.most_common())
+        print(
+            f"operator streams: {driver.banners} open, {driver.banner_frames} frames read, "
+            f"{driver.banner_reconnects} reconnections" + (f" ({problems})" if problems else "")
+        )
     print(f"goal: >= {GOAL_RATE:.0f} calls/s with p99 offer latency <= {GOAL_P99_MS:.0f} ms")
     meeting = [
         s
@@ -678,7 +758,8 @@ def print_header(args: argparse.Namespace) -> None:
     )
     print(
         "client (this process: raw HTTP/1.1, websockets) and server (uvicorn, one process) "
-        f"share these CPUs; {args.connections} keep-alive connections, one event stream",
+        f"share these CPUs; {args.connections} keep-alive connections, one supervisor event "
+        f"stream and {args.banners} operator streams",
         flush=True,
     )
 
@@ -695,6 +776,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--numbers", type=int, default=100)
     parser.add_argument("--talk", type=float, default=0.5, help="seconds before hanging up")
     parser.add_argument("--connections", type=int, default=64, help="HTTP keep-alive")
+    parser.add_argument(
+        "--banners", type=int, default=0, help="operators who also hold their own event stream"
+    )
     args = parser.parse_args(argv)
     try:
         args.rate_list = [float(r) for r in args.rates.split(",")]
@@ -704,6 +788,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--rates and --seconds must be more than 0")
     if min(args.operators, args.groups, args.numbers, args.connections) < 1:
         parser.error("--operators, --groups, --numbers and --connections must be at least 1")
+    if not 0 <= args.banners <= args.operators:
+        parser.error("--banners must be from 0 to --operators")
     return args
 
 
@@ -719,7 +805,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"seeded in {time.perf_counter() - seeding:.1f} s", flush=True)
         with running_server(data_dir) as server:
             stages, figures, driver = asyncio.run(
-                measure(server, args.rate_list, args.seconds, args.connections, args.talk)
+                measure(
+                    server,
+                    args.rate_list,
+                    args.seconds,
+                    args.connections,
+                    args.talk,
+                    args.banners,
+                )
             )
             tail = server.log_tail()
         print_report(args, stages, figures, driver)

@@ -14,7 +14,9 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from tests.support import LiveServer, SeededAccount, live_server, make_settings
+from voicemgmt.adapters.events.memory import InMemoryEventBus
 from voicemgmt.config import Settings
+from voicemgmt.web import events_ws
 
 FAST: dict[str, Any] = {
     "sim_prompt_seconds": 0.05,
@@ -280,6 +282,39 @@ def test_deleting_the_token_closes_the_stream(
         closed = drain_until_closed(ws)
     assert closed.rcvd is not None
     assert closed.rcvd.code == 4401
+
+
+def test_an_idle_stream_gets_a_ping_and_events_still_follow(
+    calls_server: LiveServer,
+    operator: OperatorFactory,
+    acme: SeededAccount,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(events_ws, "HEARTBEAT_SECONDS", 0.3)
+    ana = operator(acme, acme.id_agent)
+    with events(calls_server, ana.token) as ws:
+        ws.recv(timeout=5)
+        started = time.monotonic()
+        assert json.loads(ws.recv(timeout=5)) == {"kind": "ping"}
+        assert time.monotonic() - started >= 0.25
+        ana.status("online")
+        assert next_event(ws, "operator.status")["data"]["id_op"] == acme.id_agent
+
+
+def test_a_client_that_leaves_releases_its_subscription(
+    calls_server: LiveServer, operator: OperatorFactory, acme: SeededAccount
+) -> None:
+    ana = operator(acme, acme.id_agent)
+    bus = calls_server.container.bus
+    assert isinstance(bus, InMemoryEventBus)
+    before = bus.subscriber_count()
+    with events(calls_server, ana.token) as ws:
+        ws.recv(timeout=5)
+        assert bus.subscriber_count() == before + 1
+    deadline = time.monotonic() + 5
+    while bus.subscriber_count() != before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert bus.subscriber_count() == before
 
 
 def test_a_stream_with_a_bad_token_is_refused(calls_server: LiveServer) -> None:

@@ -8,6 +8,7 @@ event loop with ``asyncio.run`` and ends by checking that no task was left behin
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import os
 import random
@@ -33,6 +34,7 @@ from voicemgmt.services.events import (
     Retention,
     SubscriberTooSlow,
     Subscription,
+    operators_concerned,
 )
 
 REDIS_URL = os.environ.get("VM_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -507,3 +509,131 @@ def test_an_event_as_json_leaves_out_the_account() -> None:
         "at": "2024-05-01T09:00:00.005000Z",
         "data": {"id": 3},
     }
+
+
+# --- an operator's own stream -----------------------------------------------------------------
+
+
+def operator_event(rng: random.Random, operators: int) -> tuple[str, dict[str, Any]]:
+    """A random event of one of the kinds that concern operators, or of none."""
+    op = rng.randint(1, operators)
+    other = rng.randint(1, operators)
+    choice = rng.randrange(6)
+    if choice == 0:
+        return "operator.status", {"id_op": op, "status": "online"}
+    if choice == 1:
+        return "call.offered", {"id_call": f"c{rng.random()}", "id_op": op}
+    if choice == 2:
+        return "call.transferred", {"from_op": op, "to_op": other, "to_group": None}
+    if choice == 3:
+        record = {"id_op": rng.choice([None, op]), "operators_offered": [op, other]}
+        return "call.ended", {"record": record}
+    if choice == 4:
+        return "session.revoked", {"token": "f", "user_type": "agent", "id_agent": op}
+    return "call.queued", {"id_call": "c", "id_group": 3}  # an account-wide event
+
+
+def for_operator(events: list[Event], operator: int) -> list[Event]:
+    return [e for e in events if operator in operators_concerned(e.kind, e.data)]
+
+
+def test_an_operator_subscription_gets_exactly_their_events_in_order(buses: Harness) -> None:
+    """Randomized: live and resumed operator subscriptions while events keep coming."""
+    rng = random.Random(20261202)
+
+    async def body(make: MakeBus) -> None:
+        bus = make(batch_size=7)
+        for account_id in range(200, 212):
+            before = [operator_event(rng, 4) for _ in range(rng.randint(0, 40))]
+            published = await bus.publish_many(account_id, before, T0)
+            operator = rng.randint(1, 4)
+            after = rng.randint(0, len(published))
+            live = bus.subscribe(account_id, operator=operator)
+            resumed = bus.subscribe(account_id, after=after, operator=operator)
+            everything = bus.subscribe(account_id)
+            for subscription in (live, resumed, everything):
+                await subscription.__aenter__()
+            try:
+                during = []
+                for _ in range(rng.randint(1, 8)):
+                    items = [operator_event(rng, 4) for _ in range(rng.randint(1, 5))]
+                    during += await bus.publish_many(account_id, items, T0)
+                    await asyncio.sleep(0)
+                marker = await bus.publish(account_id, "call.offered", {"id_op": operator}, T0)
+                during.append(marker)
+                got_live = await take(live, len(for_operator(during, operator)))
+                expected_resumed = for_operator(published[after:] + during, operator)
+                got_resumed = await take(resumed, len(expected_resumed))
+                got_all = await take(everything, len(during))
+            finally:
+                for subscription in (live, resumed, everything):
+                    await subscription.aclose()
+            assert got_live == for_operator(during, operator)
+            assert got_resumed == expected_resumed
+            assert got_all == during
+
+    buses.run(body)
+
+
+def test_an_operator_subscription_is_not_woken_by_other_operators_events(
+    buses: Harness,
+) -> None:
+    async def body(make: MakeBus) -> None:
+        bus = make(buffer_size=3)  # a woken subscriber would overflow at once
+        async with bus.subscribe(ACME, operator=1) as mine:
+            for n in range(50):
+                await bus.publish(ACME, "operator.status", {"id_op": 2, "n": n}, T0)
+                await bus.publish(ACME, "call.queued", {"n": n}, T0)
+            await bus.publish(ACME, "operator.status", {"id_op": 1}, T0)
+            (event,) = await take(mine, 1)
+            assert event.seq == 101
+            assert bus.subscriber_count(ACME) == 1
+
+    buses.run(body)
+
+
+def test_an_operator_subscription_whose_events_were_trimmed_unread_ends_too_slow(
+    redis_buses: Harness,
+) -> None:
+    """On Redis, a block larger than what is kept is trimmed before the feed reads it: an
+    operator's subscription cannot see that gap by itself, so the feed ends it."""
+
+    async def body(make: MakeBus) -> None:
+        bus = make(retention=Retention(max_events=5))
+        async with bus.subscribe(ACME, operator=7) as mine:
+            items = [("call.offered", {"id_op": 7, "n": n}) for n in range(50)]
+            await bus.publish_many(ACME, items, T0)
+            with pytest.raises(SubscriberTooSlow):
+                await take(mine, 1)
+
+    redis_buses.run(body)
+
+
+def test_operators_concerned_reads_only_well_formed_ids() -> None:
+    assert operators_concerned("call.offered", {"id_op": 4}) == (4,)
+    assert operators_concerned("call.transferred", {"from_op": 4, "to_op": None}) == (4,)
+    record = {"id_op": 5, "operators_offered": [4, 5]}
+    assert sorted(operators_concerned("call.ended", {"record": record})) == [4, 5, 5]
+    revoked = {"token": "f", "user_type": "agent", "id_agent": 9}
+    assert operators_concerned("session.revoked", revoked) == (9,)
+    assert operators_concerned("session.revoked", {**revoked, "user_type": "admin"}) == ()
+    malformed: list[tuple[str, dict[str, Any]]] = [
+        ("call.offered", {"id_op": "4"}),
+        ("call.offered", {"id_op": True}),
+        ("call.offered", {}),
+        ("call.ended", {"record": "x"}),
+        ("call.ended", {"record": {"operators_offered": "45", "id_op": 4.0}}),
+        ("call.queued", {"id_op": 4}),
+        ("unknown.kind", {"id_op": 4}),
+    ]
+    for kind, data in malformed:
+        assert operators_concerned(kind, data) == (), (kind, data)
+
+
+def test_an_event_frame_is_its_json_encoded_once() -> None:
+    event = Event(ACME, 7, "call.offered", T0, {"caller": "Zoë"})
+    frame = event.frame()
+    assert json.loads(frame) == event.to_json()
+    assert "Zoë" in frame  # not \u-escaped
+    assert event.frame() is frame
+    assert event == Event(ACME, 7, "call.offered", T0, {"caller": "Zoë"})

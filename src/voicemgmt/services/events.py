@@ -14,6 +14,11 @@ yields, in sequence order with no duplicates and no gaps, every kept event after
 (nothing when ``after`` is ``None``), then the live ones. It ends with
 :class:`SubscriberTooSlow` if its reader falls behind, and simply stops once closed.
 
+A subscription for one operator (``operator=``) yields only the events that concern them
+(:func:`operators_concerned`), still in order and without gaps among those. The bus finds an
+event's operators once, whatever the number of subscribers: an account with a thousand
+banners open does not wake a thousand readers for each event.
+
 Errors (to be added to the tree in ``voicemgmt.domain.errors``)::
 
     VoiceManagementError
@@ -23,15 +28,24 @@ Errors (to be added to the tree in ``voicemgmt.domain.errors``)::
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Protocol, Self
 
 from voicemgmt.domain.errors import ResumeTooOld, SubscriberTooSlow
 
-__all__ = ["Event", "EventBus", "ResumeTooOld", "Retention", "SubscriberTooSlow", "Subscription"]
+__all__ = [
+    "Event",
+    "EventBus",
+    "ResumeTooOld",
+    "Retention",
+    "SubscriberTooSlow",
+    "Subscription",
+    "operators_concerned",
+]
 
 DEFAULT_MAX_EVENTS = 10_000
 DEFAULT_BUFFER_SIZE = 1_000
@@ -46,11 +60,58 @@ class Event:
     kind: str
     at: datetime
     data: Mapping[str, Any]
+    _frame: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         """What a client receives: ``{"seq", "kind", "at", "data"}``, ``at`` in ISO 8601 UTC."""
         at = self.at.astimezone(UTC).isoformat().replace("+00:00", "Z")
         return {"seq": self.seq, "kind": self.kind, "at": at, "data": dict(self.data)}
+
+    def frame(self) -> str:
+        """:meth:`to_json` as compact JSON text, encoded once for every subscriber."""
+        if self._frame is None:
+            text = json.dumps(self.to_json(), ensure_ascii=False, separators=(",", ":"))
+            object.__setattr__(self, "_frame", text)  # a cache, not state: frozen otherwise
+            return text
+        return self._frame
+
+
+# kind → the data fields naming the operator(s) it concerns
+_OPERATOR_FIELDS: dict[str, tuple[str, ...]] = {
+    "operator.status": ("id_op",),
+    "call.offered": ("id_op",),
+    "call.offer_withdrawn": ("id_op",),
+    "call.answered": ("id_op",),
+    "call.held": ("id_op",),
+    "call.resumed": ("id_op",),
+    "call.outbound": ("id_op",),
+    "call.transferred": ("from_op", "to_op"),
+}
+
+
+def operators_concerned(kind: str, data: Mapping[str, Any]) -> tuple[int, ...]:
+    """The operators (``id_agent``) whose own stream carries this event; may repeat one.
+
+    Their status, the calls offered to them or taken by them, the end of a call they were
+    offered, and the end of one of their sessions (``session.revoked``). A supervisor's stream
+    carries every event of the account.
+    """
+    names = _OPERATOR_FIELDS.get(kind)
+    if names is not None:
+        return tuple(value for name in names if type(value := data.get(name)) is int)
+    if kind == "call.ended":
+        record = data.get("record")
+        if not isinstance(record, Mapping):
+            return ()
+        offered = record.get("operators_offered")
+        found = [o for o in offered if type(o) is int] if isinstance(offered, list | tuple) else []
+        if type(answered := record.get("id_op")) is int:
+            found.append(answered)
+        return tuple(found)
+    if kind == "session.revoked" and data.get("user_type") == "agent":
+        agent = data.get("id_agent")
+        return (agent,) if type(agent) is int else ()
+    return ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,8 +177,11 @@ class EventBus(Protocol):
         """The sequence number of the account's latest event, 0 if it has none."""
         ...
 
-    def subscribe(self, account_id: int, after: int | None = None) -> Subscription:
-        """The account's events with ``seq > after`` (kept ones first), or live ones only.
+    def subscribe(
+        self, account_id: int, after: int | None = None, *, operator: int | None = None
+    ) -> Subscription:
+        """The account's events with ``seq > after`` (kept ones first), or live ones only;
+        with ``operator``, only those that concern that operator (``operators_concerned``).
 
         Raised when the subscription starts: ``ResumeTooOld`` if some of those events are no
         longer kept, ``InvalidInput`` if ``after`` is negative or beyond ``last_seq``.

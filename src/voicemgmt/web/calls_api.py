@@ -35,7 +35,7 @@ MAX_ID = 2**31 - 1
 MAX_LISTED = 1000
 
 
-def _agent(owner: TokenOwnerDep) -> TokenOwner:
+async def _agent(owner: TokenOwnerDep) -> TokenOwner:
     if owner.user.user_type is not UserType.AGENT:
         raise PermissionDenied("this needs an operator's session token")
     return owner

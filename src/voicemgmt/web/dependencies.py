@@ -12,7 +12,7 @@ from voicemgmt.services.tokens import TokenOwner
 from voicemgmt.web.auth import authenticated_account, token_owner
 
 
-def get_container(request: Request) -> Container:
+async def get_container(request: Request) -> Container:
     container: Container = request.app.state.container
     return container
 

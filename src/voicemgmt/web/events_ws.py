@@ -12,46 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from asyncio import FIRST_COMPLETED
-from collections.abc import Mapping
-from typing import Any
+import time
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from voicemgmt.domain.directory import UserRef, UserType
+from voicemgmt.domain.directory import UserType
 from voicemgmt.domain.errors import InvalidInput, NoSuchToken
 from voicemgmt.domain.tokens import token_fingerprint
-from voicemgmt.services.events import Event, ResumeTooOld, SubscriberTooSlow, Subscription
+from voicemgmt.services.events import ResumeTooOld, SubscriberTooSlow, Subscription
 from voicemgmt.services.sessions import SESSION_REVOKED
 
 router = APIRouter()
 
 HEARTBEAT_SECONDS = 15.0
-
-_OPERATOR_KINDS = {
-    "operator.status": ("id_op",),
-    "call.offered": ("id_op",),
-    "call.offer_withdrawn": ("id_op",),
-    "call.answered": ("id_op",),
-    "call.held": ("id_op",),
-    "call.resumed": ("id_op",),
-    "call.outbound": ("id_op",),
-    "call.transferred": ("from_op", "to_op"),
-}
-
-
-def visible(user: UserRef, kind: str, data: Mapping[str, Any]) -> bool:
-    if kind == SESSION_REVOKED:
-        return False  # handled by the connection itself
-    if user.user_type is UserType.ADMIN:
-        return True
-    me = user.user_id
-    if kind in _OPERATOR_KINDS:
-        return any(data.get(name) == me for name in _OPERATOR_KINDS[kind])
-    if kind == "call.ended":
-        record = data.get("record", {})
-        return bool(record.get("id_op") == me or me in record.get("operators_offered", ()))
-    return False
 
 
 @router.websocket("/vm/events")
@@ -75,12 +48,20 @@ async def event_stream(websocket: WebSocket) -> None:
         return
     user, mine = owner.user, token_fingerprint(token)
     bus = container.bus
-    reader = asyncio.create_task(_drain(websocket))
+    # An operator's stream carries their own status and calls; a supervisor's, the account.
+    operator = user.user_id if user.user_type is UserType.AGENT else None
+    subscription = bus.subscribe(user.account_id, after, operator=operator)
+    sent = _LastSent()
+    helpers: list[asyncio.Task[None]] = []
     try:
-        subscription = bus.subscribe(user.account_id, after)
         async with subscription:
             await websocket.send_json({"kind": "hello", "seq": await bus.last_seq(user.account_id)})
-            await _forward(websocket, subscription, reader, user, mine)
+            sent.now()
+            helpers = [
+                asyncio.create_task(_drain(websocket, subscription)),
+                asyncio.create_task(_heartbeat(websocket, sent)),
+            ]
+            await _forward(websocket, subscription, mine, sent)
     except ResumeTooOld:
         await _close(websocket, 4410, "resume point too old: reload and reconnect")
     except SubscriberTooSlow:
@@ -90,52 +71,67 @@ async def event_stream(websocket: WebSocket) -> None:
     except (WebSocketDisconnect, StopAsyncIteration, RuntimeError):
         pass
     finally:
-        reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await reader
+        for helper in helpers:
+            helper.cancel()
+        for helper in helpers:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await helper
+
+
+class _LastSent:
+    """When the connection last carried a frame, for the heartbeat."""
+
+    __slots__ = ("at",)
+
+    def __init__(self) -> None:
+        self.at = time.monotonic()
+
+    def now(self) -> None:
+        self.at = time.monotonic()
 
 
 async def _forward(
-    websocket: WebSocket,
-    subscription: Subscription,
-    reader: asyncio.Task[None],
-    user: UserRef,
-    mine: str,
+    websocket: WebSocket, subscription: Subscription, mine: str, sent: _LastSent
 ) -> None:
-    """Send visible events until the client leaves; a ping when nothing happens for a while."""
-    events = subscription.__aiter__()
-    upcoming: asyncio.Future[Event] | None = None
-    try:
-        while True:
-            if upcoming is None:
-                upcoming = asyncio.ensure_future(anext(events))
-            watched: set[asyncio.Future[Any]] = {upcoming, reader}
-            done, _ = await asyncio.wait(
-                watched, timeout=HEARTBEAT_SECONDS, return_when=FIRST_COMPLETED
-            )
-            if reader in done:
-                return
-            if not done:
-                await websocket.send_json({"kind": "ping"})
-                continue
-            event, upcoming = upcoming.result(), None
-            if event.kind == SESSION_REVOKED and event.data.get("token") == mine:
+    """Send the subscription's events until it ends (the client left, or it fell behind).
+
+    The bus already chose the events this user may see; each is encoded once for all.
+    """
+    async for event in subscription:
+        if event.kind == SESSION_REVOKED:  # handled by the connection itself, never sent
+            if event.data.get("token") == mine:
                 await websocket.close(code=4401, reason="logged out")
                 return
-            if visible(user, event.kind, event.data):
-                await websocket.send_json(event.to_json())
-    finally:
-        if upcoming is not None:
-            upcoming.cancel()
-            with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration, Exception):
-                await upcoming
+            continue
+        await websocket.send_text(event.frame())
+        sent.at = time.monotonic()
 
 
-async def _drain(websocket: WebSocket) -> None:
-    """Read (and ignore) what the client sends, so that its disconnection is noticed."""
-    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+async def _heartbeat(websocket: WebSocket, sent: _LastSent) -> None:
+    """A ping after ``HEARTBEAT_SECONDS`` without any frame, so a page can tell a dead link.
+
+    A send never yields to the event loop before its frame is written, so the ping and the
+    events, sent by two tasks, cannot interleave within a frame.
+    """
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
         while True:
-            await websocket.receive_text()
+            idle = time.monotonic() - sent.at
+            if idle >= HEARTBEAT_SECONDS:
+                await websocket.send_json({"kind": "ping"})
+                sent.now()
+                idle = 0.0
+            await asyncio.sleep(HEARTBEAT_SECONDS - idle)
+
+
+async def _drain(websocket: WebSocket, subscription: Subscription) -> None:
+    """Read (and ignore) what the client sends; once it has left, end the subscription, which
+    ends ``_forward``."""
+    try:
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+            while True:
+                await websocket.receive_text()
+    finally:
+        await subscription.aclose()
 
 
 async def _close(websocket: WebSocket, code: int, reason: str) -> None:

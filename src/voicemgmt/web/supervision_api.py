@@ -33,7 +33,7 @@ from voicemgmt.web.json_body import StrictJsonRoute
 router = APIRouter(prefix="/api/v1", route_class=StrictJsonRoute)
 
 
-def _supervisor(owner: TokenOwnerDep) -> TokenOwner:
+async def _supervisor(owner: TokenOwnerDep) -> TokenOwner:
     if owner.user.user_type is not UserType.ADMIN:
         raise PermissionDenied("this needs a supervisor's session token")
     return owner
@@ -145,7 +145,7 @@ class RecordQuery:
         )
 
 
-def record_query(
+async def record_query(
     request: Request,
     since: Since = None,
     until: Until = None,

@@ -1,20 +1,26 @@
 """Event-bus adapters: ``memory`` (one process, the default) and ``redis`` (several nodes).
 
-This module holds what both share: the checks and JSON encoding applied when publishing, and
-:class:`Inbox`, the bounded buffer between the publishing side and one subscriber.
+This module holds what both share: the checks and JSON encoding applied when publishing,
+:class:`Inbox`, the bounded buffer between the publishing side and one subscriber, and
+:class:`Audience`, an account's inboxes indexed by whom they are for.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
 from voicemgmt.domain.errors import InvalidInput
-from voicemgmt.services.events import Event, ResumeTooOld, SubscriberTooSlow
+from voicemgmt.services.events import (
+    Event,
+    ResumeTooOld,
+    SubscriberTooSlow,
+    operators_concerned,
+)
 
 
 def normalized_at(at: datetime) -> datetime:
@@ -77,11 +83,12 @@ class Inbox:
     so a stalled reader costs at most ``size`` events.
     """
 
-    def __init__(self, account_id: int, size: int) -> None:
+    def __init__(self, account_id: int, size: int, operator: int | None = None) -> None:
         if size < 1:
             raise ValueError("a subscriber buffer holds at least one event")
         self.account_id = account_id
         self.size = size
+        self.operator = operator  # None: every event of the account
         # ``None`` wakes a reader waiting on an empty queue once the inbox is shut.
         self._queue: asyncio.Queue[Event | None] = asyncio.Queue(size)
         self._error: Exception | None = None
@@ -134,3 +141,67 @@ class Inbox:
         while not self._queue.empty():
             self._queue.get_nowait()
         self._queue.put_nowait(None)
+
+
+def concerns(operator: int | None, event: Event) -> bool:
+    """Whether a subscription for ``operator`` (None: the whole account) yields ``event``."""
+    return operator is None or operator in operators_concerned(event.kind, event.data)
+
+
+class Audience:
+    """An account's open inboxes: those taking every event, and those of each operator.
+
+    :meth:`deliver` finds each event's operators once, so its cost grows with the inboxes
+    that take the event, not with all the inboxes open on the account.
+    """
+
+    __slots__ = ("_by_operator", "_everything")
+
+    def __init__(self) -> None:
+        self._everything: set[Inbox] = set()
+        self._by_operator: dict[int, set[Inbox]] = {}
+
+    def __len__(self) -> int:
+        return len(self._everything) + sum(map(len, self._by_operator.values()))
+
+    def __bool__(self) -> bool:
+        return bool(self._everything or self._by_operator)
+
+    def __iter__(self) -> Iterator[Inbox]:
+        yield from self._everything
+        for inboxes in self._by_operator.values():
+            yield from inboxes
+
+    def add(self, inbox: Inbox) -> None:
+        if inbox.operator is None:
+            self._everything.add(inbox)
+        else:
+            self._by_operator.setdefault(inbox.operator, set()).add(inbox)
+
+    def discard(self, inbox: Inbox) -> None:
+        if inbox.operator is None:
+            self._everything.discard(inbox)
+            return
+        inboxes = self._by_operator.get(inbox.operator)
+        if inboxes is not None:
+            inboxes.discard(inbox)
+            if not inboxes:
+                del self._by_operator[inbox.operator]
+
+    def clear(self) -> None:
+        self._everything.clear()
+        self._by_operator.clear()
+
+    def deliver(self, events: Iterable[Event]) -> None:
+        """Offer each event to the inboxes it is for, in order; forget the inboxes shut."""
+        by_operator = self._by_operator
+        for event in events:
+            targets = list(self._everything)
+            if by_operator:
+                for operator in set(operators_concerned(event.kind, event.data)):
+                    inboxes = by_operator.get(operator)
+                    if inboxes:
+                        targets.extend(inboxes)
+            for inbox in targets:
+                if not inbox.offer(event):
+                    self.discard(inbox)

@@ -1,7 +1,8 @@
 """The in-process event bus: the embedded default, for a single node.
 
-Each account has a ring buffer of its kept events and a set of subscriber inboxes. Publishing
-appends to the ring and offers the events to every inbox without ever awaiting, so within one
+Each account has a ring buffer of its kept events and its subscribers' inboxes (an
+:class:`~voicemgmt.adapters.events.Audience`). Publishing appends to the ring and offers the
+events to the inboxes they are for without ever awaiting, so within one
 event loop a publish is atomic: sequence numbers are gapless and every subscriber sees them in
 order. A subscription snapshots the events it must replay and registers its inbox in the same
 synchronous step, so the hand-over from replay to live can neither lose nor repeat an event.
@@ -18,9 +19,11 @@ from types import TracebackType
 from typing import Any, Self
 
 from voicemgmt.adapters.events import (
+    Audience,
     Inbox,
     check_after,
     checked_kind,
+    concerns,
     decode_data,
     encode_data,
     normalized_at,
@@ -33,7 +36,7 @@ from voicemgmt.services.events import DEFAULT_BUFFER_SIZE, Event, Retention
 class _AccountLog:
     events: deque[Event]
     last_seq: int = 0
-    inboxes: set[Inbox] = field(default_factory=set)
+    inboxes: Audience = field(default_factory=Audience)
 
     def first_kept(self) -> int:
         return self.events[0].seq if self.events else self.last_seq + 1
@@ -81,19 +84,17 @@ class InMemoryEventBus:
         log.last_seq = events[-1].seq
         log.events.extend(events)
         self._drop_expired(log, at)
-        for inbox in list(log.inboxes):
-            for event in events:
-                if not inbox.offer(event):
-                    log.inboxes.discard(inbox)
-                    break
+        log.inboxes.deliver(events)
         return events
 
     async def last_seq(self, account_id: int) -> int:
         log = self._logs.get(account_id)
         return log.last_seq if log else 0
 
-    def subscribe(self, account_id: int, after: int | None = None) -> InMemorySubscription:
-        return InMemorySubscription(self, account_id, after)
+    def subscribe(
+        self, account_id: int, after: int | None = None, *, operator: int | None = None
+    ) -> InMemorySubscription:
+        return InMemorySubscription(self, account_id, after, operator)
 
     def subscriber_count(self, account_id: int | None = None) -> int:
         """Live subscriptions, on one account or on all of them."""
@@ -121,7 +122,9 @@ class InMemoryEventBus:
         while log.events and log.events[0].at < horizon:
             log.events.popleft()
 
-    def _join(self, account_id: int, after: int | None) -> tuple[deque[Event], Inbox]:
+    def _join(
+        self, account_id: int, after: int | None, operator: int | None
+    ) -> tuple[deque[Event], Inbox]:
         """The events to replay and a registered inbox for the rest, taken atomically."""
         log = self._log(account_id)
         replay: deque[Event] = deque()
@@ -130,8 +133,9 @@ class InMemoryEventBus:
             first_kept = log.first_kept()
             if after + 1 < first_kept:
                 raise resume_too_old(account_id, after, first_kept)
-            replay.extend(islice(log.events, after + 1 - first_kept, None))
-        inbox = Inbox(account_id, self.buffer_size)
+            kept = islice(log.events, after + 1 - first_kept, None)
+            replay.extend(e for e in kept if concerns(operator, e))
+        inbox = Inbox(account_id, self.buffer_size, operator)
         if self._closed:
             inbox.close()
         else:
@@ -148,10 +152,13 @@ class InMemoryEventBus:
 class InMemorySubscription:
     """See :class:`~voicemgmt.services.events.Subscription`."""
 
-    def __init__(self, bus: InMemoryEventBus, account_id: int, after: int | None) -> None:
+    def __init__(
+        self, bus: InMemoryEventBus, account_id: int, after: int | None, operator: int | None
+    ) -> None:
         self._bus = bus
         self._account_id = account_id
         self._after = after
+        self._operator = operator
         self._replay: deque[Event] = deque()
         self._inbox: Inbox | None = None
         self._closed = False
@@ -194,7 +201,9 @@ class InMemorySubscription:
     def _start(self) -> Inbox:
         if self._inbox is None:
             try:
-                self._replay, self._inbox = self._bus._join(self._account_id, self._after)
+                self._replay, self._inbox = self._bus._join(
+                    self._account_id, self._after, self._operator
+                )
             except Exception:
                 self._closed = True
                 raise

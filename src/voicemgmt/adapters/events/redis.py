@@ -19,6 +19,13 @@ below its position; should it see a gap (it joined while the feed lagged, or the
 it reads the missing events from the stream. Finding them trimmed means ``ResumeTooOld`` when
 starting and ``SubscriberTooSlow`` later.
 
+A subscription for one operator gets from the feed only the events that concern them, so it
+cannot tell a gap from the events that were not for it. It relies on the feed instead: an
+inbox joined when the feed had read up to *n* is offered every later event it is for, since
+the feed reads the stream positionally; the subscription first reads the stream past *n*
+itself, and should the feed ever find events trimmed before it read them, it ends those
+subscriptions with ``SubscriberTooSlow``.
+
 Redis must not evict these keys (``maxmemory-policy noeviction``). Each feed holds one
 connection of the client's pool, blocked for up to ``block_ms`` at a time (the client's
 ``socket_timeout``, if any, must be longer), and is stopped with ``CLIENT UNBLOCK``, never
@@ -43,9 +50,11 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from voicemgmt.adapters.events import (
+    Audience,
     Inbox,
     check_after,
     checked_kind,
+    concerns,
     decode_data,
     encode_data,
     normalized_at,
@@ -175,8 +184,10 @@ class RedisEventBus:
         value = await self.client.get(self.counter_key(account_id))
         return int(value) if value is not None else 0
 
-    def subscribe(self, account_id: int, after: int | None = None) -> RedisSubscription:
-        return RedisSubscription(self, account_id, after)
+    def subscribe(
+        self, account_id: int, after: int | None = None, *, operator: int | None = None
+    ) -> RedisSubscription:
+        return RedisSubscription(self, account_id, after, operator)
 
     def subscriber_count(self, account_id: int | None = None) -> int:
         """This node's live subscriptions, on one account or on all of them."""
@@ -217,16 +228,19 @@ class RedisEventBus:
             )
         return events
 
-    def _join(self, account_id: int, cursor: int) -> tuple[Inbox, _Feed | None]:
-        inbox = Inbox(account_id, self.buffer_size)
+    def _join(
+        self, account_id: int, cursor: int, operator: int | None
+    ) -> tuple[Inbox, _Feed | None, int]:
+        """A new inbox on the account's feed, and how far the feed had read when it joined."""
+        inbox = Inbox(account_id, self.buffer_size, operator)
         if self._closed:
             inbox.close()
-            return inbox, None
+            return inbox, None, cursor
         feed = self._feeds.get(account_id)
         if feed is None:
             feed = self._feeds[account_id] = _Feed(self, account_id, cursor)
         feed.inboxes.add(inbox)
-        return inbox, feed
+        return inbox, feed, feed.cursor
 
     async def _leave(self, feed: _Feed, inbox: Inbox) -> None:
         inbox.close()
@@ -251,7 +265,7 @@ class _Feed:
         self.bus = bus
         self.account_id = account_id
         self.cursor = cursor
-        self.inboxes: set[Inbox] = set()
+        self.inboxes = Audience()
         self._connection = bus.client.client()
         self._client_id: int | None = None
         self._stopping = asyncio.Event()
@@ -291,11 +305,12 @@ class _Feed:
                     retry_in = min(retry_in * 2, _RETRY_MAX)
                     continue
                 retry_in = _RETRY_FIRST
-                for event in self.bus._decode(self.account_id, _only_stream(reply)):
-                    self.cursor = event.seq
-                    for inbox in list(self.inboxes):
-                        if not inbox.offer(event):
-                            self.inboxes.discard(inbox)
+                events = self.bus._decode(self.account_id, _only_stream(reply))
+                if events and events[0].seq != self.cursor + 1:
+                    self._skipped(self.cursor, events[0].seq)
+                if events:
+                    self.cursor = events[-1].seq
+                self.inboxes.deliver(events)
         except Exception as exc:
             # Rather end the subscriptions than leave them waiting for nothing.
             log.exception("event feed of account %s failed", self.account_id)
@@ -305,6 +320,14 @@ class _Feed:
         finally:
             self.bus._forget(self)
             await self._connection.aclose()
+
+    def _skipped(self, cursor: int, first: int) -> None:
+        """Events after ``cursor`` were trimmed before the feed read them: the subscriptions
+        that take only some events cannot notice the gap themselves, so they end here."""
+        error = too_slow(self.account_id, after=cursor, first_kept=first)
+        for inbox in [inbox for inbox in self.inboxes if inbox.operator is not None]:
+            inbox.fail(error)
+            self.inboxes.discard(inbox)
 
 
 def _only_stream(reply: Any) -> list[Any]:
@@ -321,11 +344,16 @@ def _only_stream(reply: Any) -> list[Any]:
 class RedisSubscription:
     """See :class:`~voicemgmt.services.events.Subscription`."""
 
-    def __init__(self, bus: RedisEventBus, account_id: int, after: int | None) -> None:
+    def __init__(
+        self, bus: RedisEventBus, account_id: int, after: int | None, operator: int | None
+    ) -> None:
         self._bus = bus
         self._account_id = account_id
         self._after = after
-        self._cursor = 0  # the last seq delivered, or the starting position
+        self._operator = operator
+        # The last seq read (delivered, waiting in _pending, or not for this subscription),
+        # or the starting position.
+        self._cursor = 0
         self._known_last = 0  # a seq known to exist (or to have existed)
         self._pending: deque[Event] = deque()
         self._catching_up = True
@@ -351,14 +379,14 @@ class RedisSubscription:
                 if not inbox.is_open:  # the bus was closed
                     raise StopAsyncIteration
                 if self._pending:
-                    event = self._pending.popleft()
-                    self._cursor = event.seq
-                    return event
+                    return self._pending.popleft()
                 if self._catching_up:
                     await self._catch_up(starting=False)
                     continue
                 event = await inbox.get()
-                if event.seq == self._cursor + 1:
+                if event.seq == self._cursor + 1 or (
+                    self._operator is not None and event.seq > self._cursor
+                ):  # an operator's inbox has no gaps: see the module's docstring
                     self._cursor = event.seq
                     return event
                 if event.seq > self._cursor:
@@ -396,7 +424,11 @@ class RedisSubscription:
             self._cursor = last if self._after is None else self._after
             self._known_last = last
             # Join the feed before reading the stream, so that nothing falls between the two.
-            self._inbox, self._feed = self._bus._join(self._account_id, last)
+            self._inbox, self._feed, joined_at = self._bus._join(
+                self._account_id, last, self._operator
+            )
+            # The inbox has what the feed reads after joined_at; the stream, the rest.
+            self._known_last = max(last, joined_at)
             await self._catch_up(starting=True)
         except BaseException:  # a subscription that failed to start is over
             await self._end()
@@ -412,7 +444,9 @@ class RedisSubscription:
             raise too_slow(self._account_id, after=self._cursor, first_kept=first_kept)
         if batch:
             self._known_last = max(self._known_last, batch[-1].seq)
-        self._pending.extend(batch)
+            self._cursor = batch[-1].seq
+        operator = self._operator
+        self._pending.extend(e for e in batch if concerns(operator, e))
         self._catching_up = len(batch) >= self._bus.batch_size
 
     async def _end(self) -> None:
