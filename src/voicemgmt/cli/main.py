@@ -7,7 +7,6 @@ code 2, never a traceback.
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -162,6 +161,7 @@ def serve(
     import uvicorn
 
     from voicemgmt.cli.demo_calls import serve_with_demo_calls
+    from voicemgmt.runtime import tune_garbage_collector
     from voicemgmt.web.app import create_app
 
     settings = _settings(database, host=host, port=port)
@@ -171,30 +171,11 @@ def serve(
 
     run_with(database, migrate_first)
     app_ = create_app(build(settings))
-    _tune_garbage_collector()
+    tune_garbage_collector()
     if demo_calls > 0:
         serve_with_demo_calls(app_, settings, every=demo_calls)
         return
     uvicorn.run(app_, host=settings.host, port=settings.port, log_level=settings.log_level)
-
-
-# Objects allocated before this many more are collected young (CPython's default: 700).
-GC_YOUNG_THRESHOLD = 20_000
-
-
-def _tune_garbage_collector() -> None:
-    """Keep the collector's pauses out of call set-up times.
-
-    Everything loaded by now (modules, the application, its routes and schemas: about 150,000
-    objects) lives as long as the process, so it is frozen out of every later collection; and
-    the youngest generation is collected less often. Measured with
-    ``bench/acd_end_to_end.py`` at 100 calls/s: full collections of 140-220 ms made the offer
-    latency's p99 about 250 ms; with this, 40-65 ms.
-    """
-    gc.collect()
-    gc.freeze()
-    _, middle, old = gc.get_threshold()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
 
 
 # db
