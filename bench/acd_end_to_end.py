@@ -241,6 +241,18 @@ class HttpPool:
         return status, content
 
 
+def seq_of(frame: str) -> int | None:
+    """The ``seq`` of an event-stream frame without decoding it all; None if it has none."""
+    start = frame.find('"seq":')
+    if start < 0:
+        return None
+    end = frame.find(",", start)
+    try:
+        return int(frame[start + 6 : end if end >= 0 else None].strip("} "))
+    except ValueError:
+        return None
+
+
 def basic(login: str, password: str) -> bytes:
     token = base64.b64encode(f"{login}:{password}".encode()).decode()
     return f"authorization: Basic {token}\r\ncontent-type: application/json\r\n".encode()
@@ -441,11 +453,7 @@ class Driver:
                     self.last_seq = json.loads(raw)["seq"]
                 self.ready.set()
             else:
-                start = raw.find('"seq":')
-                if start >= 0:
-                    end = raw.find(",", start)
-                    with contextlib.suppress(ValueError):
-                        self.last_seq = int(raw[start + 6 : end])
+                self.last_seq = seq_of(raw) or self.last_seq
 
     async def banner(self, token: str, all_ready: asyncio.Event) -> None:
         """One operator's own event stream, read as a banner would; resumes after a close."""
@@ -461,11 +469,7 @@ class Driver:
                 ) as ws:
                     async for raw in ws:
                         text = raw.decode() if isinstance(raw, bytes) else raw
-                        start = text.find('"seq":')
-                        if start >= 0:
-                            end = text.find(",", start)
-                            with contextlib.suppress(ValueError):
-                                last_seq = int(text[start + 6 : end].strip("} "))
+                        last_seq = seq_of(text) or last_seq
                         if '"kind":"hello"' in text:
                             if not counted:
                                 counted = True

@@ -104,7 +104,7 @@ async def _forward(
                 return
             continue
         await websocket.send_text(event.frame())
-        sent.at = time.monotonic()
+        sent.now()
 
 
 async def _heartbeat(websocket: WebSocket, sent: _LastSent) -> None:
