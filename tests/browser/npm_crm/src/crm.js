@@ -1,0 +1,38 @@
+// A CRM page as an integrator would bundle it: cnx.js imported from npm, not loaded from the
+// server. ?vm=<server>&token=<SSO token> stand for what the CRM's own server would know.
+import { createCrm } from "@voicemgmt/cnx";
+
+const params = new URLSearchParams(location.search);
+const server = params.get("vm");
+const crm = createCrm({ server });
+window.vm = crm; // for the test to drive commands
+window.seen = [];
+
+function show(id, text) {
+  document.getElementById(id).textContent = text;
+}
+
+crm.set_notif_in((call) => {
+  window.seen.push({ kind: "in", data: call });
+  show("customer", call.caller_id_num);
+});
+crm.set_notif_status((status) => {
+  window.seen.push({ kind: "status", data: status });
+  show("status", status.status);
+});
+crm.set_notif_endCall((call) => window.seen.push({ kind: "end", data: call }));
+
+// The banner's iframe comes after createCrm: cnx finds it by its address.
+const iframe = document.createElement("iframe");
+iframe.width = "360";
+iframe.height = "640";
+iframe.src = `${server}/operateurs/index.htm?engine=standard&version=1&sound=off`;
+document.getElementById("banner").append(iframe);
+
+crm
+  .login(params.get("token"))
+  .then(({ id_op }) => {
+    show("operator", String(id_op));
+    return crm.publish({ status: "online" });
+  })
+  .catch((error) => show("status", `error: ${error.code}`));
