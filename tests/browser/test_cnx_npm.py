@@ -119,6 +119,19 @@ def test_a_bundled_crm_page_importing_the_package_hears_of_the_offered_call(
     assert page.evaluate("typeof window.crm") == "undefined"  # the module sets no global
 
 
+def test_a_banner_in_a_shadow_root_is_handed_to_create_crm(
+    page: Page, server: LiveServer, acme: SeededAccount, crm: str
+) -> None:
+    token = token_for(server, acme, id_agent=acme.id_agent)
+    query = httpx.QueryParams({"vm": server.base_url, "token": token, "shadow": "1"})
+    page.goto(f"{crm}/index.html?{query}")
+    assert page.evaluate("document.getElementsByTagName('iframe').length") == 0
+    expect(page.locator("#status")).to_have_text("online", timeout=10_000)
+    call_id = call_in(server, acme)
+    expect(page.locator("#customer")).to_have_text(CALLER, timeout=10_000)
+    assert [call["id_call"] for call in seen(page, "in")] == [call_id]
+
+
 def test_the_packages_script_build_is_the_served_cnx_js_and_works_from_the_crms_origin(
     page: Page, project: Path, server: LiveServer, acme: SeededAccount, crm: str
 ) -> None:

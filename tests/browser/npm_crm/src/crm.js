@@ -4,8 +4,14 @@ import { createCrm } from "@voicemgmt/cnx";
 
 const params = new URLSearchParams(location.search);
 const server = params.get("vm");
-const crm = createCrm({ server });
-window.vm = crm; // for the test to drive commands
+const iframe = document.createElement("iframe");
+iframe.width = "360";
+iframe.height = "640";
+iframe.src = `${server}/operateurs/index.htm?engine=standard&version=1&sound=off`;
+// ?shadow: the banner lives in a web component's shadow root, out of cnx's sight: given to it.
+const inShadow = params.has("shadow");
+const crm = createCrm(inShadow ? { server, banner: iframe } : { server });
+window.vm = crm; // for the test to look at
 window.seen = [];
 
 function show(id, text) {
@@ -22,12 +28,9 @@ crm.set_notif_status((status) => {
 });
 crm.set_notif_endCall((call) => window.seen.push({ kind: "end", data: call }));
 
-// The banner's iframe comes after createCrm: cnx finds it by its address.
-const iframe = document.createElement("iframe");
-iframe.width = "360";
-iframe.height = "640";
-iframe.src = `${server}/operateurs/index.htm?engine=standard&version=1&sound=off`;
-document.getElementById("banner").append(iframe);
+// The iframe is put on the page after createCrm: cnx finds it by its address (or was handed it).
+const host = document.getElementById("banner");
+(inShadow ? host.attachShadow({ mode: "open" }) : host).append(iframe);
 
 crm
   .login(params.get("token"))
