@@ -164,6 +164,23 @@ def test_the_packages_script_build_is_the_served_cnx_js_and_works_from_the_crms_
     assert page.evaluate("crm.origin") == server.base_url
 
 
+def test_the_packed_package_holds_its_builds_types_readme_and_manifest(
+    project: Path,
+) -> None:
+    installed = project / "node_modules" / "@voicemgmt" / "cnx"
+    files = {str(path.relative_to(installed)) for path in installed.rglob("*") if path.is_file()}
+    assert files == {
+        "package.json",
+        "README.md",
+        "dist/cnx.js",
+        "dist/cnx.mjs",
+        "dist/cnx.d.ts",
+        "dist/cnx.global.d.ts",
+    }
+    manifest = json.loads((installed / "package.json").read_text())
+    assert manifest["exports"]["."]["import"] == "./dist/cnx.mjs"
+
+
 def test_the_packages_types_check_a_typescript_crm(project: Path) -> None:
     # src/usage.ts and src/script.ts; their @ts-expect-error lines fail if the types go loose.
     checked = subprocess.run(
