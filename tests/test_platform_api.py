@@ -364,3 +364,13 @@ def test_openapi_describes_every_answer_of_the_platform_api(
                 continue
             schema = responses[status]["content"]["application/json"]["schema"]
             assert schema["$ref"].endswith("/ErrorOut"), (method, path, status)
+
+
+def test_error_details_are_described_field_by_field(api: LiveServer, acme: SeededAccount) -> None:
+    with api.client() as client:
+        schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    details = schemas["ErrorDetails"]["properties"]
+    assert {"field", "value", "unknown", "errors"} <= set(details)
+    answer = post(api, acme, "/vm/calls/in", {**WEEK, "limit": "ten"})
+    problems = error(answer, 400)["details"]["errors"]
+    assert problems[0]["field"] == "limit"

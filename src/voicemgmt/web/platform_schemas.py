@@ -13,7 +13,7 @@ millisecond, with a ``Z``.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -59,12 +59,26 @@ def parse_date(text: str, field: str, *, end: bool = False) -> datetime:
         raise InvalidInput(problem, field=field) from None
 
 
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 class StrictIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class ValidationProblem(BaseModel):
+    field: str = Field(description="where, e.g. 'limit' or 'call_ids.0'")
+    problem: str
+
+
+class ErrorDetails(BaseModel):
+    """What exactly was wrong; each key only when it applies."""
+
+    model_config = ConfigDict(extra="allow")
+
+    field: str | None = Field(default=None, description="the input at fault, e.g. 'date_end'")
+    value: str | None = Field(default=None, description="the value refused (numbers)")
+    unknown: list[str] | None = Field(default=None, description="call ids not in the account")
+    errors: list[ValidationProblem] | None = Field(
+        default=None, description="every problem found in the request (up to 20)"
+    )
 
 
 class ErrorOut(BaseModel):
@@ -73,10 +87,8 @@ class ErrorOut(BaseModel):
     status: int = Field(examples=[400])
     err_code: str = Field(examples=["invalid_input"])
     err_msg: str = Field(examples=["date_end must be after date"])
-    details: dict[str, Any] | None = Field(
-        default=None,
-        description="what exactly was wrong, e.g. {'field': 'date_end'}; absent "
-        "when there is nothing more to say",
+    details: ErrorDetails | None = Field(
+        default=None, description="absent when there is nothing more to say"
     )
 
 
