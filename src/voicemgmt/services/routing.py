@@ -283,6 +283,9 @@ class RoutingService:
         if number is None:
             await self._switch.execute(0, ev.HangUp(call_id, "unknown_number"))
             return
+        if not number.takes_calls:  # suspended: refused like a line out of service
+            await self._switch.execute(number.account_id, ev.HangUp(call_id, "number_suspended"))
+            return
         self._call_accounts[call_id] = number.account_id
         desk = await self._desk(number.account_id)
         script = desk.ivrs.get(number.e164)

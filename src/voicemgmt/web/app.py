@@ -18,6 +18,7 @@ from voicemgmt.web import (
     calls_api,
     events_ws,
     pages,
+    platform_api,
     sim_api,
     supervision_api,
     token_api,
@@ -88,6 +89,7 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(calls_api.router)
     app.include_router(supervision_api.router)
     app.include_router(sim_api.router)
+    app.include_router(platform_api.router)
     app.include_router(events_ws.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
