@@ -235,6 +235,7 @@ class RtpRelay:
         self._playing: set[RelayLeg] = set()
         self._clock: asyncio.Handle | None = None
         self._next_tick = 0.0
+        self._closed_received = self._closed_sent = 0  # of the legs closed so far
 
     async def start(self) -> None:
         pass
@@ -279,6 +280,8 @@ class RtpRelay:
         self.unbridge(leg)
         if leg in self._legs:
             self._legs.discard(leg)
+            self._closed_received += leg.received
+            self._closed_sent += leg.sent
             if leg.transport is not None:
                 leg.transport.close()
             self._free.append(leg.port)
@@ -292,6 +295,12 @@ class RtpRelay:
     @property
     def legs(self) -> int:
         return len(self._legs)
+
+    def packet_counts(self) -> tuple[int, int]:
+        """RTP packets received from and sent to peers since the relay started."""
+        received = self._closed_received + sum(leg.received for leg in self._legs)
+        sent = self._closed_sent + sum(leg.sent for leg in self._legs)
+        return received, sent
 
     def _ensure_clock(self) -> None:
         if self._clock is None:
