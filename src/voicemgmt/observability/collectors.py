@@ -86,34 +86,43 @@ class RoutingCollector(Collector):
 
 
 class PacketCounts(Protocol):
-    def packet_counts(self) -> tuple[int, int]:
-        """RTP packets received and sent since the backend started."""
+    def packet_counts(self) -> tuple[int, int, int]:
+        """RTP packets received, sent and lost (by the peers' sequence numbers) so far."""
         ...
 
 
 class RelayCollector(Collector):
-    """``voicemgmt_rtp_packets_total`` of a media backend that counts packets itself."""
+    """``voicemgmt_rtp_packets_total`` and ``voicemgmt_rtp_packets_lost_total`` of a media
+    backend that counts packets itself."""
 
     def __init__(self, backend: str, media: PacketCounts) -> None:
         self._backend = backend
         self._media = media
 
     def describe(self) -> Iterator[Metric]:
-        return iter([self._family()])
+        return iter(self._families())
 
     def collect(self) -> Iterator[Metric]:
-        family = self._family()
-        received, sent = self._media.packet_counts()
-        family.add_metric([self._backend, "received"], received)
-        family.add_metric([self._backend, "sent"], sent)
-        return iter([family])
+        packets, lost = families = self._families()
+        received, sent, missing = self._media.packet_counts()
+        packets.add_metric([self._backend, "received"], received)
+        packets.add_metric([self._backend, "sent"], sent)
+        lost.add_metric([self._backend], missing)
+        return iter(families)
 
     @staticmethod
-    def _family() -> CounterMetricFamily:
-        return CounterMetricFamily(
-            "voicemgmt_rtp_packets",
-            "RTP packets received from and sent to peers, per media backend.",
-            labels=["backend", "direction"],
+    def _families() -> tuple[CounterMetricFamily, CounterMetricFamily]:
+        return (
+            CounterMetricFamily(
+                "voicemgmt_rtp_packets",
+                "RTP packets received from and sent to peers, per media backend.",
+                labels=["backend", "direction"],
+            ),
+            CounterMetricFamily(
+                "voicemgmt_rtp_packets_lost",
+                "RTP packets peers sent that never arrived (gaps in their sequence numbers).",
+                labels=["backend"],
+            ),
         )
 
 
