@@ -278,11 +278,25 @@ def test_each_container_has_its_own_registry(tmp_path: Path) -> None:
     asyncio.run(_dispose(first, second))
 
 
+def test_the_endpoint_and_its_refusals_are_described_in_openapi(server: LiveServer) -> None:
+    with server.client() as client:
+        described = client.get("/openapi.json").json()["paths"]["/metrics"]["get"]["responses"]
+    (content,) = described["200"]["content"]
+    assert content.startswith("text/plain; version=0.0.4")
+    for status in ("401", "403", "404"):
+        schema = described[status]["content"]["application/json"]["schema"]
+        assert schema == {"$ref": "#/components/schemas/MetricsError"}
+
+
 def test_settings_refuse_a_short_token_and_bad_networks(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="metrics_token"):
         make_settings(tmp_path, metrics_token="short")
     with pytest.raises(ValueError, match="metrics_allowed_sources"):
         make_settings(tmp_path, metrics_allowed_sources=["not-a-network"])
+    with pytest.raises(ValueError, match="log_format"):
+        make_settings(tmp_path, log_format="xml")
+    with pytest.raises(ValueError, match="log_level"):
+        make_settings(tmp_path, log_level="loud")
 
 
 def _parse(text: str) -> Samples:

@@ -59,7 +59,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     secret_key: SecretStr | None = None
-    log_level: str = "info"
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     log_format: Literal["text", "json"] = "text"
     # /metrics (docs/operations.md): a Bearer token, client addresses, or both; neither: off
     metrics_token: SecretStr | None = None
