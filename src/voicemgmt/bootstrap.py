@@ -20,7 +20,7 @@ from voicemgmt.adapters.sql.sip_devices import SqlSipDevices
 from voicemgmt.adapters.switch.simulated import SimulatedSwitch, SimulationTiming
 from voicemgmt.adapters.system import SystemClock
 from voicemgmt.config import Settings, host_port, port_range
-from voicemgmt.observability.collectors import CallbackCounter, RelayCollector, RoutingCollector
+from voicemgmt.observability.collectors import CallbackCounter, MediaCollector, RoutingCollector
 from voicemgmt.observability.metrics import Metrics
 from voicemgmt.services.authentication import (
     ApiAuthenticator,
@@ -177,15 +177,17 @@ def sip_switch(settings: Settings, directory: SipDirectory, metrics: Metrics) ->
     if settings.media == "rtpengine":
         from voicemgmt.adapters.switch.sip.media.rtpengine import RtpengineMedia
 
-        media = RtpengineMedia(
+        rtpengine = RtpengineMedia(
             host_port(settings.rtpengine_ng),
             rtp_host,
             host_port(settings.rtpengine_dtmf),
             Path(settings.data_dir).resolve() / "rtpengine-media",
         )
+        metrics.add(MediaCollector("rtpengine", rtpengine))
+        media = rtpengine
     else:
         relay = RtpRelay(rtp_host, port_range(settings.rtp_ports))
-        metrics.add(RelayCollector("relay", relay))
+        metrics.add(MediaCollector("relay", relay))
         media = relay
     data = Path(settings.data_dir)
     prompts = PromptLibrary(

@@ -1,8 +1,8 @@
 """Gauges read from live state when ``/metrics`` is scraped, instead of kept twice.
 
 ``RoutingCollector`` reads the routing cores this process runs (waiting calls and the longest
-wait per group, operators by status, calls in progress by state); ``RelayCollector`` the RTP
-relay's packet counts. They run in the event loop's thread (the scrape handler calls them
+wait per group, operators by status, calls in progress by state); ``MediaCollector`` the media
+backend's RTP packet counts. They run in the event loop's thread (the scrape handler calls them
 directly), where no routing step is half done, so they read a consistent state without locks.
 """
 
@@ -86,14 +86,14 @@ class RoutingCollector(Collector):
 
 
 class PacketCounts(Protocol):
-    def packet_counts(self) -> tuple[int, int, int]:
-        """RTP packets received, sent and lost (by the peers' sequence numbers) so far."""
+    def packet_counts(self) -> tuple[int, int | None, int | None]:
+        """RTP packets received, sent and lost (None: not known) so far."""
         ...
 
 
-class RelayCollector(Collector):
+class MediaCollector(Collector):
     """``voicemgmt_rtp_packets_total`` and ``voicemgmt_rtp_packets_lost_total`` of a media
-    backend that counts packets itself."""
+    backend, as far as it knows them."""
 
     def __init__(self, backend: str, media: PacketCounts) -> None:
         self._backend = backend
@@ -106,8 +106,10 @@ class RelayCollector(Collector):
         packets, lost = families = self._families()
         received, sent, missing = self._media.packet_counts()
         packets.add_metric([self._backend, "received"], received)
-        packets.add_metric([self._backend, "sent"], sent)
-        lost.add_metric([self._backend], missing)
+        if sent is not None:
+            packets.add_metric([self._backend, "sent"], sent)
+        if missing is not None:
+            lost.add_metric([self._backend], missing)
         return iter(families)
 
     @staticmethod

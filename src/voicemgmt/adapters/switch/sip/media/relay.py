@@ -333,7 +333,7 @@ class RtpRelay:
     def legs(self) -> int:
         return len(self._legs)
 
-    def packet_counts(self) -> tuple[int, int, int]:
+    def packet_counts(self) -> tuple[int, int | None, int | None]:
         """RTP packets received from, sent to and lost by peers since the relay started."""
         received = self._closed_received + sum(leg.received for leg in self._legs)
         sent = self._closed_sent + sum(leg.sent for leg in self._legs)
