@@ -96,6 +96,11 @@ class TextFormatter(logging.Formatter):
         return f"{first} [id_call={id_call}]{newline}{rest}"
 
 
+# Their INFO lines are noise in a server's log: httpx a line per request (the demo's caller),
+# alembic two per start whether or not a migration runs.
+_CHATTY = ("httpx", "alembic")
+
+
 def configure_logging(level: str, log_format: LogFormat) -> None:
     """Send every logger's lines to stderr in ``log_format``, from ``level`` up.
 
@@ -110,6 +115,9 @@ def configure_logging(level: str, log_format: LogFormat) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    if root.level > logging.DEBUG:
+        for chatty in _CHATTY:
+            logging.getLogger(chatty).setLevel(logging.WARNING)
     if log_format == "json":
         for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi"):
             uvicorn_logger = logging.getLogger(name)
