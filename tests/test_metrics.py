@@ -22,6 +22,7 @@ from tests.support import (
     free_port,
     live_server,
     make_settings,
+    seed_two_accounts,
     token_for,
 )
 from tests.test_calls_api import FAST, Operator, events, eventually, place_call, record_of
@@ -241,20 +242,26 @@ def test_allowed_addresses_restrict_who_scrapes(
     assert {"voicemgmt_calls", "voicemgmt_operators", "voicemgmt_calls_waiting"} <= names
 
 
-def test_a_database_error_is_counted(server: LiveServer, acme: SeededAccount) -> None:
+def test_a_database_error_is_counted(tmp_path: Path, database_url: str) -> None:
+    settings = make_settings(tmp_path, database_url, metrics_token=TOKEN)
+    acme, _globex = seed_two_accounts(settings)
     device = {"username": "shared", "password": "a-long-secret"}
-    before = scrape(server)
-    with server.client() as client:  # the database's unique constraint says no
-        first = client.put(
-            f"/api/v1/operators/{acme.id_agent}/sip-device", auth=acme.auth, json=device
-        )
-        again = client.put(
-            f"/api/v1/operators/{acme.other_id_agent}/sip-device", auth=acme.auth, json=device
-        )
+    with live_server(settings) as server:
+        before = scrape(server)
+        with server.client() as client:  # the database's unique constraint says no
+            first = client.put(
+                f"/api/v1/operators/{acme.id_agent}/sip-device", auth=acme.auth, json=device
+            )
+            again = client.put(
+                f"/api/v1/operators/{acme.other_id_agent}/sip-device",
+                auth=acme.auth,
+                json=device,
+            )
+        after = scrape(server)
     assert (first.status_code, again.status_code) == (200, 409)
     name = "voicemgmt_database_errors_total"
     assert value(before, name, error="IntegrityError") == 0
-    assert value(scrape(server), name, error="IntegrityError") == 1
+    assert value(after, name, error="IntegrityError") == 1
 
 
 def test_a_redis_error_is_counted() -> None:

@@ -107,7 +107,7 @@ class Metrics:
         )
         self.database_errors = Counter(
             "voicemgmt_database_errors",
-            "Errors raised by the database driver, by exception class.",
+            "Errors raised by the database driver, by DB-API exception class.",
             ["error"],
             registry=registry,
         )
@@ -160,7 +160,9 @@ class Metrics:
         """Count every error the engine's driver raises (SQLAlchemy's ``handle_error``)."""
 
         def counted(context: ExceptionContext) -> None:
-            error = context.original_exception
+            # SQLAlchemy's wrapper (IntegrityError, OperationalError, ...: the DB-API classes,
+            # the same on every database) rather than the driver's own (asyncpg has hundreds)
+            error = context.sqlalchemy_exception or context.original_exception
             self.database_errors.labels(type(error).__name__).inc()
 
         event.listen(engine.sync_engine, "handle_error", counted)
