@@ -22,6 +22,7 @@ from voicemgmt.bootstrap import Container
 from voicemgmt.observability.logs import (
     CallIdFilter,
     JsonFormatter,
+    TextFormatter,
     about_call,
     call_context,
     no_call,
@@ -170,3 +171,14 @@ def test_work_started_for_a_call_keeps_its_id_and_other_work_does_not() -> None:
 async def _log_later(log: logging.Logger, message: str) -> None:
     await asyncio.sleep(0)
     log.info(message)
+
+
+def test_the_text_format_appends_the_call_id() -> None:
+    formatter, tag = TextFormatter(), CallIdFilter()
+    with about_call("c9"):
+        about = logging.LogRecord("voicemgmt.x", logging.INFO, __file__, 1, "rang", (), None)
+        tag.filter(about)
+    other = logging.LogRecord("voicemgmt.x", logging.INFO, __file__, 1, "idle", (), None)
+    tag.filter(other)
+    assert formatter.format(about).endswith(" INFO voicemgmt.x: rang [id_call=c9]")
+    assert formatter.format(other).endswith(" INFO voicemgmt.x: idle")

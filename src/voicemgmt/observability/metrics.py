@@ -117,8 +117,11 @@ class Metrics:
             ["operation"],
             registry=registry,
         )
+        # Known label values start at 0, so that rate() and alerts see them before the first
         for user_type in ("agent", "admin"):
             self.websockets.labels(user_type=user_type)
+        for result in WEBHOOK_RESULTS:
+            self.webhook_deliveries.labels(result=result)
 
     def add(self, collector: Collector) -> None:
         """A collector of live state, read at each scrape."""
