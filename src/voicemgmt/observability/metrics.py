@@ -3,7 +3,7 @@
 ``Metrics`` holds the counters and histograms that parts of the platform increment as things
 happen (calls ended, offers delivered, SIP messages, database and Redis errors, webhook
 deliveries) and the collectors that read live state when ``/metrics`` is scraped (queues,
-operators, WebSockets, RTP). Several containers in one process (tests) never share a series.
+operators, calls in progress, RTP). Several containers in one process never share a series.
 
 Labels are bounded on purpose (docs/operations.md): accounts and groups are ids, SIP methods
 outside the standard set are counted as ``other``, errors by class name. Nothing here opens a
