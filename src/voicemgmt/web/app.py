@@ -17,6 +17,7 @@ from voicemgmt.web import (
     admin_api,
     calls_api,
     events_ws,
+    metrics_api,
     pages,
     platform_api,
     sim_api,
@@ -24,6 +25,7 @@ from voicemgmt.web import (
     token_api,
 )
 from voicemgmt.web.body_limit import BodyLimitMiddleware
+from voicemgmt.web.call_context import CallContextMiddleware
 from voicemgmt.web.errors import error_body, install_error_handlers
 from voicemgmt.web.security_headers import SecurityHeadersMiddleware
 
@@ -83,6 +85,7 @@ def create_app(container: Container) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=container.settings.max_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(CallContextMiddleware)
     app.include_router(token_api.router)
     app.include_router(token_api.sessions_router)
     app.include_router(admin_api.router)
@@ -91,6 +94,7 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(sim_api.router)
     app.include_router(platform_api.router)
     app.include_router(events_ws.router)
+    app.include_router(metrics_api.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
     app.mount("/example", StaticFiles(directory=pages.STATIC_DIR / "example"), name="example")
