@@ -296,20 +296,22 @@ class Transitions:
         cancel(("max_wait", call.id, 0))
         cancel(("ivr", call.id, 0))
         cancel(("tier", call.id, 0))
-        answered_by = call.operator_id
-        if answered_by is not None:
-            operator = self.operators[answered_by]
-            cancel(("ring", call.id, answered_by))
-            if operator.call_id == call.id:
-                self._release(
-                    now, operator, answered=call.answered_at is not None, group=call.group_id
-                )
         call.state = ENDED
         call.ended_at, call.outcome, call.ended_by, call.reason = now, outcome, side, reason
         del self.calls[call.id]
         self._events.append(ev.CallEnded(record_of(call)))
         if hang_up:
             self._commands.append(ev.HangUp(call.id, reason))
+        # The operator is released after the end is told: with no wrap-up they may be offered
+        # the next call in this same step, and its offer must not come before this end.
+        operator_id = call.operator_id
+        if operator_id is not None:
+            operator = self.operators[operator_id]
+            cancel(("ring", call.id, operator_id))
+            if operator.call_id == call.id:
+                self._release(
+                    now, operator, answered=call.answered_at is not None, group=call.group_id
+                )
 
     def _release(
         self, now: float, operator: OperatorState, *, answered: bool, group: int | None
