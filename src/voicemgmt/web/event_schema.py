@@ -8,7 +8,7 @@ document against the docs, so the three cannot drift apart.
 
 Webhooks carry the same event objects as the stream (``{"seq", "kind", "at", "data"}``).
 ``session.revoked`` is published on the bus for the connections themselves and never sent:
-its model (:data:`INTERNAL_EVENTS`) is kept here, out of the served document.
+its frame's model (:data:`INTERNAL_EVENTS`) is kept here, out of the served document.
 """
 
 from __future__ import annotations
@@ -277,7 +277,9 @@ EVENTS: dict[str, tuple[type[_Closed], str]] = {
     "call.ended": (CallEndedData, "The call ended; its record is stored."),
     "operator.status": (OperatorStatusData, "An operator's status or activity changed."),
 }
-INTERNAL_EVENTS: dict[str, type[_Closed]] = {"session.revoked": SessionRevokedData}
+INTERNAL_EVENTS: dict[str, type[_Closed]] = {
+    "session.revoked": _frame("session.revoked", SessionRevokedData, "A session ended.")
+}
 
 FRAMES: dict[str, type[_Closed]] = {
     "hello": Hello,
@@ -317,8 +319,10 @@ def _union(frames: tuple[type[_Closed], ...]) -> Any:
 
 
 def internal_event_schema(kind: str) -> dict[str, Any]:
-    """The schema of an internal event's ``data`` (never sent to clients)."""
-    schema: dict[str, Any] = INTERNAL_EVENTS[kind].model_json_schema(schema_generator=_NoTitles)
+    """The schema of an internal event as published (never sent to clients)."""
+    schema: dict[str, Any] = INTERNAL_EVENTS[kind].model_json_schema(
+        ref_template="#/$defs/{model}", schema_generator=_NoTitles
+    )
     return {"$schema": DRAFT, **schema}
 
 
