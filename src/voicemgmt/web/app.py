@@ -16,7 +16,7 @@ from voicemgmt.bootstrap import Container
 from voicemgmt.web import (
     admin_api,
     calls_api,
-    event_schema,
+    event_schema_api,
     events_ws,
     pages,
     sim_api,
@@ -90,7 +90,7 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(supervision_api.router)
     app.include_router(sim_api.router)
     app.include_router(events_ws.router)
-    app.include_router(event_schema.router)
+    app.include_router(event_schema_api.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
     app.mount("/example", StaticFiles(directory=pages.STATIC_DIR / "example"), name="example")

@@ -2,9 +2,9 @@
 
 One model per frame kind — ``hello``, ``ping`` and each event kind — with every field's type
 and meaning. They are the source of ``GET /events.schema.json`` (JSON Schema draft 2020-12,
-one ``oneOf`` branch per ``kind``, unknown fields refused) and of ``docs/events.md``'s
-reference; the test suite checks every frame it produces against that schema, and the
-document against the docs, so the three cannot drift apart.
+one ``oneOf`` branch per ``kind``, unknown fields refused; served by ``event_schema_api``) and
+of ``docs/events.md``'s reference; the test suite checks every frame it produces against that
+schema, and the document against the docs, so the three cannot drift apart.
 
 Webhooks carry the same event objects as the stream (``{"seq", "kind", "at", "data"}``).
 ``session.revoked`` is published on the bus for the connections themselves and never sent:
@@ -17,8 +17,6 @@ from enum import StrEnum
 from functools import cache
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
 from pydantic.json_schema import GenerateJsonSchema
 
@@ -324,53 +322,3 @@ def internal_event_schema(kind: str) -> dict[str, Any]:
         ref_template="#/$defs/{model}", schema_generator=_NoTitles
     )
     return {"$schema": DRAFT, **schema}
-
-
-# serving it
-
-router = APIRouter()
-
-
-class Discriminator(BaseModel):
-    """OpenAPI's hint (ignored by JSON Schema validators): the branch named by ``kind``."""
-
-    model_config = ConfigDict(populate_by_name=True)
-
-    property_name: Literal["kind"] = Field(alias="propertyName")
-    mapping: dict[str, str] = Field(description="Each kind → the `$ref` of its frame.")
-
-
-class SchemaDocument(BaseModel):
-    """A JSON Schema (draft 2020-12) document."""
-
-    model_config = ConfigDict(populate_by_name=True)
-
-    schema_: str = Field(alias="$schema", description="The JSON Schema dialect.")
-    id_: str = Field(alias="$id", description="Where the document is served.")
-    title: str
-    description: str
-    one_of: list[dict[str, str]] = Field(alias="oneOf", description="One `$ref` per kind.")
-    discriminator: Discriminator
-    defs: dict[str, dict[str, Any]] = Field(
-        alias="$defs", description="The schema of each frame and of what it carries."
-    )
-
-
-class SchemaResponse(JSONResponse):
-    media_type = "application/schema+json"
-
-
-@router.get(
-    SCHEMA_PATH,
-    tags=["events"],
-    summary="The JSON Schema of every event-stream frame",
-    response_model=SchemaDocument,
-    response_class=SchemaResponse,
-)
-async def get_event_schema() -> Response:
-    """Public, like `/cnx.d.ts`: what `/vm/events` frames (and webhooks' events) look like.
-
-    See docs/events.md for when each kind is sent, and to whom."""
-    return SchemaResponse(
-        event_schema(), headers={"Cache-Control": "no-cache", "Access-Control-Allow-Origin": "*"}
-    )
