@@ -70,3 +70,24 @@ def test_with_no_wrap_up_the_end_of_a_call_comes_before_the_offer_of_the_next(
                 assert seen.index(("call.ended", first)) < seen.index(("call.offered", second))
     finally:
         ana.http.close()
+
+
+def test_an_operator_hears_the_end_of_their_click_to_call_even_unanswered(
+    calls_server: LiveServer, acme: SeededAccount
+) -> None:
+    ana = Operator(calls_server, acme, acme.id_agent)
+    try:
+        assert ana.status("online").status_code == 200
+        with events(calls_server, ana.token) as mine:
+            assert json.loads(mine.recv(timeout=5))["kind"] == "hello"
+            placed = ana.http.post("/api/v1/me/calls", json={"to": "33618220000"})
+            assert placed.status_code == 201, placed.text
+            call_id = placed.json()["id_call"]
+            frames_until(mine, "call.outbound", call_id)
+            assert ana.act(call_id, "hangup").status_code == 200  # before picking up
+            seen = frames_until(mine, "call.ended", call_id)
+        assert ("call.ended", call_id) in seen
+        recent = ana.http.get("/api/v1/me/calls", params={"kind": "recent"}).json()["items"]
+        assert [(r["id_call"], r["outcome"]) for r in recent] == [(call_id, "abandoned")]
+    finally:
+        ana.http.close()

@@ -21,6 +21,8 @@ from voicemgmt.domain.routing.model import (
     Strategy,
     WhenEmpty,
 )
+from voicemgmt.services.events import operators_concerned
+from voicemgmt.services.live_state import event_json
 
 OPERATORS = (1, 2, 3, 4)
 GROUPS = (10, 20)
@@ -351,3 +353,11 @@ def test_each_operator_sees_their_calls_in_the_order_of_their_lives(
     for event in run.log:
         lives.see(event)
     assert not lives.current
+    # Each operator's own stream (the account's, filtered) tells them the end of every call
+    # it showed them.
+    for operator_id in OPERATORS:
+        own = CallLives()
+        for event in run.log:
+            if operator_id in operators_concerned(event.kind, event_json(event)):
+                own.see(event)
+        assert operator_id not in own.current, (operator_id, own.current)

@@ -189,7 +189,9 @@ class CallRecord(_Closed):
     caller_number: str = Field(description="Who called: the customer inbound, the account out.")
     service_number: str = Field(description="Who was called: the account's number inbound.")
     id_group: GroupId | None = Field(description="The group it ended in; null for click-to-call.")
-    id_op: OperatorId | None = Field(description="The operator who answered last, or null.")
+    id_op: OperatorId | None = Field(
+        description="The operator who answered last (click-to-call: who placed it), or null."
+    )
     outcome: Outcome
     ended_by: Side
     disconnect_reason: str = Field(

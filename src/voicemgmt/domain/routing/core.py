@@ -156,6 +156,8 @@ class RoutingCore(Transitions):
             DIALING_OPERATOR,
             ticket_id=ticket_id,
             operator_id=operator_id,
+            # The record's operator, answered or not: their stream tells them its end.
+            answered_by=operator_id,
         )
         self.calls[call_id] = call
         operator.call_id = call_id
