@@ -75,6 +75,7 @@ class Settings(BaseSettings):
 
     auth_failures_per_client_login: str = "5/minute"
     auth_failures_per_client: str = "30/minute"
+    auth_failures_per_login: str = "10/minute"
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     # the HTTP server (web/serving.py): who may set X-Forwarded-*, and request heads' limits
     trusted_proxies: list[str] = Field(default_factory=list)
