@@ -82,6 +82,8 @@ class Settings(BaseSettings):
     max_header_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
     max_header_count: int = Field(default=100, ge=10, le=10_000)
     header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    # event-stream WebSockets open at once with one session token (web/events_ws.py)
+    streams_per_token: int = Field(default=10, ge=1, le=1000)
 
     @field_validator("database_url")
     @classmethod

@@ -82,6 +82,7 @@ def create_app(container: Container) -> FastAPI:
     )
     app.state.container = container
     app.state.any_account_origins = pages.AnyAccountOrigins()
+    app.state.stream_slots = events_ws.StreamSlots(container.settings.streams_per_token)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=container.settings.max_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware)
