@@ -82,8 +82,10 @@ class Settings(BaseSettings):
     max_header_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
     max_header_count: int = Field(default=100, ge=10, le=10_000)
     header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
-    # event-stream WebSockets open at once with one session token (web/events_ws.py)
+    # event-stream WebSockets open at once with one session token, and for one user with all
+    # their tokens (web/events_ws.py)
     streams_per_token: int = Field(default=10, ge=1, le=1000)
+    streams_per_user: int = Field(default=30, ge=1, le=10_000)
 
     @field_validator("database_url")
     @classmethod

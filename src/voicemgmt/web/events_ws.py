@@ -6,7 +6,8 @@ that lost its connection reconnects with ``after`` = the last ``seq`` it saw and
 nothing. Close codes: 4401 token invalid or deleted, 4410 resume point too old (reload the
 state and reconnect without ``after``), 4429 the client fell too far behind (reconnect with
 ``after``), 4400 bad parameters, 4409 too many streams already open with this token
-(``streams_per_token``, counted per process: close another tab, or retry later).
+(``streams_per_token``) or for this user, all their tokens together (``streams_per_user``):
+counted per process; close another tab, or retry later.
 """
 
 from __future__ import annotations
@@ -31,23 +32,33 @@ HEARTBEAT_SECONDS = 15.0
 
 
 class StreamSlots:
-    """How many event streams each session token has open in this process; at most
-    ``limit`` each, so that one leaked token cannot hold thousands of subscriptions."""
+    """How many event streams each session token, and each user (all their tokens), has
+    open in this process: at most ``per_token`` and ``per_user``, so that a leaked token, or
+    a user minting token after token, cannot hold thousands of subscriptions."""
 
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._open: Counter[str] = Counter()
+    def __init__(self, per_token: int, per_user: int) -> None:
+        self.per_token = per_token
+        self.per_user = per_user
+        self._tokens: Counter[str] = Counter()
+        self._users: Counter[UserRef] = Counter()
 
-    def take(self, token_key: str) -> bool:
-        if self._open[token_key] >= self.limit:
-            return False
-        self._open[token_key] += 1
-        return True
+    def take(self, token_key: str, user: UserRef) -> str | None:
+        """Take a slot; or the reason there is none."""
+        if self._tokens[token_key] >= self.per_token:
+            return f"too many streams open with this token (at most {self.per_token})"
+        if self._users[user] >= self.per_user:
+            return f"too many streams open for this user (at most {self.per_user})"
+        self._tokens[token_key] += 1
+        self._users[user] += 1
+        return None
 
-    def give_back(self, token_key: str) -> None:
-        self._open[token_key] -= 1
-        if self._open[token_key] <= 0:
-            del self._open[token_key]
+    def give_back(self, token_key: str, user: UserRef) -> None:
+        self._tokens[token_key] -= 1
+        if self._tokens[token_key] <= 0:
+            del self._tokens[token_key]
+        self._users[user] -= 1
+        if self._users[user] <= 0:
+            del self._users[user]
 
 
 @router.websocket("/vm/events")
@@ -71,15 +82,14 @@ async def event_stream(websocket: WebSocket) -> None:
         return
     mine = token_fingerprint(token)
     slots: StreamSlots = websocket.app.state.stream_slots
-    if not slots.take(mine):
-        await _close(
-            websocket, 4409, f"too many streams open with this token (at most {slots.limit})"
-        )
+    refusal = slots.take(mine, owner.user)
+    if refusal is not None:
+        await _close(websocket, 4409, refusal)
         return
     try:
         await _stream(websocket, container, owner.user, mine, after)
     finally:
-        slots.give_back(mine)
+        slots.give_back(mine, owner.user)
 
 
 async def _stream(
