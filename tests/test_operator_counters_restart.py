@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.platform_support import record, store
 from tests.support import LiveServer, SeededAccount, live_server, make_settings, seed_two_accounts
 from tests.test_calls_api import FAST, Operator, eventually, place_call, record_of, token_for
 from voicemgmt.config import Settings
@@ -48,11 +50,11 @@ def first_day(settings: Settings, acme: SeededAccount, strategy: str) -> None:
             )
             assert answer.status_code == 200, answer.text
         ana = Operator(server, acme, acme.id_agent)
-        assert ana.status("online").status_code == 200
-        take_a_call(server, acme, ana)
-        take_a_call(server, acme, ana)
+        with ana.http:
+            assert ana.status("online").status_code == 200
+            take_a_call(server, acme, ana)
+            take_a_call(server, acme, ana)
         before = live_operators(server, acme)
-        ana.http.close()
     assert before[acme.id_agent]["calls_taken"] == 2
     assert before[acme.other_id_agent]["calls_taken"] == 0
 
@@ -70,24 +72,16 @@ def test_after_a_restart_the_next_call_goes_to_whose_turn_it_was(
         assert after[acme.id_agent]["status"] == "online"  # her status came back too
         assert after[acme.other_id_agent]["calls_taken"] == 0
         bob = Operator(server, acme, acme.other_id_agent)
-        ana = Operator(server, acme, acme.id_agent)
-        time.sleep(0.05)  # Bob now idle for less time than Ana: longest idle would pick Ana
-        assert bob.status("online").status_code == 200
-        call_id = place_call(server, acme)
-        assert bob.ringing_call() == call_id  # Ana took today's calls: Bob's turn
-        assert (
-            acme.id_agent
-            not in next(c for c in bob.state()["calls"] if c["id_call"] == call_id)["ringing"]
-        )
-        bob.http.close()
-        ana.http.close()
+        with bob.http:
+            time.sleep(0.05)  # Bob now idle for less time than Ana: longest idle picks Ana
+            assert bob.status("online").status_code == 200
+            call_id = place_call(server, acme)
+            assert bob.ringing_call() == call_id  # Ana took today's calls: Bob's turn
+            ringing = next(c for c in bob.state()["calls"] if c["id_call"] == call_id)["ringing"]
+            assert acme.id_agent not in ringing
 
 
 def test_calls_of_earlier_days_are_not_counted(tmp_path: Path) -> None:
-    from datetime import UTC, datetime, timedelta
-
-    from tests.platform_support import record, store
-
     settings = make_settings(tmp_path, **FAST)
     acme, _globex = seed_two_accounts(settings)
     yesterday = datetime.now(UTC) - timedelta(days=1)
