@@ -20,8 +20,9 @@ from tests.support import LiveServer, SeededAccount, live_server, make_settings,
 
 
 @contextmanager
-def server_with(tmp_path: Path, **overrides: Any) -> Iterator[tuple[LiveServer, SeededAccount]]:
-    settings = make_settings(tmp_path, **overrides)
+def server_with(data_dir: Path, **overrides: Any) -> Iterator[tuple[LiveServer, SeededAccount]]:
+    data_dir.mkdir(exist_ok=True)
+    settings = make_settings(data_dir, **overrides)
     acme, _globex = seed_two_accounts(settings)
     with live_server(settings) as server:
         yield server, acme
@@ -29,13 +30,13 @@ def server_with(tmp_path: Path, **overrides: Any) -> Iterator[tuple[LiveServer, 
 
 @pytest.fixture
 def plain(tmp_path: Path) -> Iterator[tuple[LiveServer, SeededAccount]]:
-    with server_with(tmp_path) as running:
+    with server_with(tmp_path / "plain") as running:
         yield running
 
 
 @pytest.fixture
 def behind_proxy(tmp_path: Path) -> Iterator[tuple[LiveServer, SeededAccount]]:
-    with server_with(tmp_path, trusted_proxies=["127.0.0.1/32"]) as running:
+    with server_with(tmp_path / "proxied", trusted_proxies=["127.0.0.1/32"]) as running:
         yield running
 
 
@@ -96,6 +97,23 @@ def test_a_peer_outside_the_trusted_proxies_cannot_forward(
     server, acme = behind_proxy
     forged = {"X-Forwarded-For": "203.0.113.9"}
     assert session_ip(server, acme, source="127.0.0.2", **forged) == "127.0.0.2"
+
+
+def scheme_seen(server: LiveServer, source: str = "127.0.0.1") -> str:
+    """The scheme the server believes the client used, as its redirects spell it."""
+    with server.client(source=source) as client:
+        moved = client.get("/api/v1/groups/", headers={"X-Forwarded-Proto": "https"})
+    assert moved.status_code == 307
+    location: str = moved.headers["location"]
+    return location.split(":", 1)[0]
+
+
+def test_forwarded_proto_is_believed_from_a_trusted_proxy_only(
+    plain: tuple[LiveServer, SeededAccount], behind_proxy: tuple[LiveServer, SeededAccount]
+) -> None:
+    assert scheme_seen(plain[0]) == "http"
+    assert scheme_seen(behind_proxy[0]) == "https"
+    assert scheme_seen(behind_proxy[0], source="127.0.0.2") == "http"
 
 
 def test_trusted_proxies_must_be_addresses_or_networks(tmp_path: Path) -> None:
