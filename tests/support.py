@@ -23,6 +23,7 @@ from voicemgmt.bootstrap import Container, build
 from voicemgmt.config import Settings
 from voicemgmt.domain.directory import Membership
 from voicemgmt.web.app import create_app
+from voicemgmt.web.serving import uvicorn_config
 
 T = TypeVar("T")
 
@@ -106,8 +107,10 @@ class LiveServer:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.container = build(settings)
-        config = uvicorn.Config(
+        # the options ``voicemgmt serve`` runs with (proxies, head limits), on loopback
+        config = uvicorn_config(
             create_app(self.container),
+            settings,
             host="127.0.0.1",
             port=self.port,
             log_level="warning",

@@ -131,7 +131,9 @@ def build(settings: Settings) -> Container:
 
     def throttle() -> LoginThrottle:
         return LoginThrottle(
-            settings.auth_failures_per_client_login, settings.auth_failures_per_client
+            settings.auth_failures_per_client_login,
+            settings.auth_failures_per_client,
+            settings.auth_failures_per_login,
         )
 
     authenticator = ApiAuthenticator(

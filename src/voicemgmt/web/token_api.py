@@ -16,6 +16,7 @@ from voicemgmt.services.tokens import parse_owner_hint, parse_token_request
 from voicemgmt.web.auth import bearer_token, client_address
 from voicemgmt.web.dependencies import AccountDep, ContainerDep, TokenOwnerDep
 from voicemgmt.web.json_body import StrictJsonRoute, json_body
+from voicemgmt.web.platform_schemas import ErrorOut
 
 router = APIRouter(prefix="/vm", tags=["SSO tokens (guide §1)"])
 sessions_router = APIRouter(prefix="/vm", tags=["sessions"], route_class=StrictJsonRoute)
@@ -51,6 +52,15 @@ _TOKEN_BODY: dict[str, Any] = {
                 },
             }
         },
+    }
+}
+
+
+_NOT_JSON: dict[int | str, dict[str, Any]] = {
+    415: {
+        "model": ErrorOut,
+        "description": "A body sent without Content-Type: application/json "
+        "(err_code unsupported_media_type)",
     }
 }
 
@@ -94,6 +104,7 @@ def _ids(user: UserRef) -> dict[str, int]:
     response_model=TokenAnswer,
     response_model_exclude_none=True,
     openapi_extra=_TOKEN_BODY,
+    responses=_NOT_JSON,
     summary="Get an SSO token for an operator or a supervisor",
 )
 async def create_token(
@@ -110,7 +121,7 @@ async def create_token(
     )
 
 
-@router.delete("/token/{token}", summary="Invalidate an SSO token (logout)")
+@router.delete("/token/{token}", responses=_NOT_JSON, summary="Invalidate an SSO token (logout)")
 async def delete_token(
     token: str, request: Request, account: AccountDep, container: ContainerDep
 ) -> dict[str, Any]:

@@ -389,7 +389,10 @@ class RoutingService:
             self._numbers.remember(account_id, directory.numbers)
             outbox = AccountOutbox(account_id, self._records, self._bus, self._observer)
             presences = await self._records.presences(account_id)
-            desk = new_desk(account_id, directory, outbox, presences, self._now())
+            # today's calls (UTC): what fewest_calls and round robin go on from
+            today = self._now_dt().replace(hour=0, minute=0, second=0, microsecond=0)
+            tallies = await self._records.operator_tallies(account_id, since=today)
+            desk = new_desk(account_id, directory, outbox, presences, self._now(), tallies)
             self._desks[account_id] = desk
             return desk
 
