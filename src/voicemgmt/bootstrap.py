@@ -84,7 +84,13 @@ def secret_key(settings: Settings) -> bytes:
     return path.read_text().strip().encode()
 
 
-def build(settings: Settings) -> Container:
+def build(settings: Settings, *, telephony: bool = True) -> Container:
+    """Everything the product is made of, as ``settings`` say.
+
+    ``telephony=False`` (the CLI) leaves the phone system out: whatever ``VM_SWITCH`` says, no
+    SIP or RTP socket is opened, so that a command runs beside a server started with the same
+    settings; the routing service gets the simulated switch, which opens nothing.
+    """
     engine = create_engine(settings.effective_database_url, pool_size=settings.database_pool_size)
     metrics = Metrics()
     metrics.watch_database(engine)
@@ -109,7 +115,7 @@ def build(settings: Settings) -> Container:
     )
     switch = (
         sip_switch(settings, sip_devices, metrics)
-        if settings.switch == "sip"
+        if settings.switch == "sip" and telephony
         else SimulatedSwitch(
             SimulationTiming(
                 prompt_seconds=settings.sim_prompt_seconds,
