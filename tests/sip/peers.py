@@ -161,14 +161,16 @@ class Baresip:
         line = f"<{aor}>;answermode={self.answermode};audio_codecs=PCMU,PCMA{extra}"
         self.accounts.append(line)
 
-    def start(self) -> None:
+    def start(self, *, trace: bool = False) -> None:
+        """Run the phone; ``trace``: it writes every SIP message it sends and receives to its
+        log (``-s``), for a test that replays one."""
         if not self.accounts:
             self.add_account(f"sip:{self.name}@127.0.0.1:{self.sip_port}", regint="0")
         (self.dir / "accounts").write_text("\n".join(self.accounts) + "\n")
         (self.dir / "contacts").write_text("")
         self.log = open(self.dir / "baresip.log", "wb")  # noqa: SIM115 (closed in stop)
         self._process = subprocess.Popen(
-            [self.binary, "-f", str(self.dir)],
+            [self.binary, "-f", str(self.dir), *(["-s"] if trace else [])],
             stdin=subprocess.DEVNULL,
             stdout=self.log,
             stderr=subprocess.STDOUT,

@@ -139,7 +139,7 @@ class Registrar:
                 device.ha1_sha256 if credentials.algorithm is Algorithm.SHA256 else device.ha1_md5
             )
         verdict = self.digest.verify(credentials, "REGISTER", stored, now)
-        if verdict is Verdict.STALE:
+        if verdict in (Verdict.STALE, Verdict.REPLAYED):  # a replay changes nothing
             return self._challenge(request, now, stale=True), False
         if verdict is not Verdict.OK or device is None:
             return response_to(request, 403, "Forbidden"), True

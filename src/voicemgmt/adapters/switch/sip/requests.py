@@ -187,7 +187,7 @@ class RequestHandler:
             verdict = self.trunk.authenticated(request, now)
             if verdict is Verdict.OK:
                 return None
-            if verdict is Verdict.STALE:
+            if verdict in (Verdict.STALE, Verdict.REPLAYED):
                 challenge = self.digest.challenge(now, stale=True)
                 return response_to(request, 401, headers=[("www-authenticate", challenge)])
         if self.registrar.registered_source(source):
