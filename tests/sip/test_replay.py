@@ -24,7 +24,7 @@ pytestmark = pytest.mark.sip
 
 def captured_register(trace: str) -> str:
     """The last REGISTER with an Authorization header in baresip's trace, as sent."""
-    blocks = re.findall(r"-> [0-9.:]+\n(REGISTER .*?\n\n)", trace, flags=re.DOTALL)
+    blocks: list[str] = re.findall(r"-> [0-9.:]+\n(REGISTER .*?\n\n)", trace, flags=re.DOTALL)
     authenticated = [block for block in blocks if "\nAuthorization: Digest" in block]
     assert authenticated, trace
     return authenticated[-1].replace("\n", "\r\n")
