@@ -30,8 +30,9 @@ from voicemgmt.adapters.switch.sip.digest import DigestServer
 from voicemgmt.adapters.switch.sip.legs import InboundLeg, Leg, OutboundLeg
 from voicemgmt.adapters.switch.sip.media.base import MediaBackend, MediaLeg
 from voicemgmt.adapters.switch.sip.prompts import PromptLibrary, PromptUnavailable
-from voicemgmt.adapters.switch.sip.registrar import Registrar, SourceThrottle, TrunkPolicy
+from voicemgmt.adapters.switch.sip.registrar import Registrar, TrunkPolicy
 from voicemgmt.adapters.switch.sip.requests import RequestHandler
+from voicemgmt.adapters.switch.sip.throttle import SipThrottle
 from voicemgmt.adapters.switch.sip.transport import SipObserver, SipTransport
 from voicemgmt.adapters.switch.sip.uri import NameAddr, SipUri
 from voicemgmt.domain.routing.events import (
@@ -87,7 +88,7 @@ class SipSwitch(RequestHandler):
         self.trunk = TrunkPolicy(
             list(options.trunk_networks), self.digest, options.trunk_username, options.trunk_ha1
         )
-        self.throttle = SourceThrottle()
+        self.throttle = SipThrottle(self.trunk.allowed_source)
         self.transport = SipTransport(self, clock, observer)
         self.reports: SwitchReports | None = None
         self.calls: dict[str, SipCall] = {}

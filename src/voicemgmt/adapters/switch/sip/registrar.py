@@ -1,9 +1,6 @@
-"""Who may talk to the platform: the trunk allow-list, scanners' throttle, phones' registrations.
+"""Who may talk to the platform: the trunk allow-list, phones' registrations.
 
-- ``SourceThrottle`` counts failures (unknown trunk source, wrong password, unknown user) per
-  source address; past ``max_failures`` in ``window`` seconds the source is ignored for
-  ``ban`` seconds: SIP scanners get no answer to learn from. Known scanner user agents are
-  ignored from the start.
+(Who gets no answer at all, scanners and pairs that keep failing, is in ``throttle.py``.)
 - ``TrunkPolicy``: INVITEs are taken from the allowed networks (CIDR), or from a peer that
   passes digest authentication as the configured trunk user.
 - ``Registrar``: REGISTER with digest authentication against the device's stored HA1; the
@@ -13,7 +10,6 @@
 from __future__ import annotations
 
 import ipaddress
-from collections import deque
 from dataclasses import dataclass
 
 from voicemgmt.adapters.switch.sip.digest import Algorithm, DigestServer, Verdict
@@ -23,43 +19,8 @@ from voicemgmt.adapters.switch.sip.uri import NameAddr, SipSyntaxError, SipUri
 from voicemgmt.domain.sip import SipDevice
 from voicemgmt.services.sip_devices import SipDirectory
 
-SCANNERS = ("friendly-scanner", "sipvicious", "sipcli", "sip-scan", "sundayddr", "iwar")
 MIN_EXPIRES, MAX_EXPIRES, DEFAULT_EXPIRES = 60, 3600, 3600
 MAX_BINDINGS = 100_000
-
-
-class SourceThrottle:
-    def __init__(self, max_failures: int = 10, window: float = 60.0, ban: float = 300.0) -> None:
-        self.max_failures = max_failures
-        self.window = window
-        self.ban = ban
-        self._failures: dict[str, deque[float]] = {}
-        self._banned: dict[str, float] = {}
-
-    def blocked(self, request: Request, source: Address, now: float) -> bool:
-        """Should this request go unanswered (a scanner, or a source that kept failing)?"""
-        agent = (request.headers.get("user-agent") or "").lower()
-        if any(name in agent for name in SCANNERS):
-            return True
-        until = self._banned.get(source[0])
-        if until is None:
-            return False
-        if until <= now:
-            del self._banned[source[0]]
-            return False
-        return True
-
-    def failed(self, source: Address, now: float) -> None:
-        host = source[0]
-        times = self._failures.setdefault(host, deque())
-        times.append(now)
-        while times and times[0] < now - self.window:
-            times.popleft()
-        if len(times) >= self.max_failures:
-            self._banned[host] = now + self.ban
-            del self._failures[host]
-        if len(self._failures) > 10_000:  # many sources: forget the oldest
-            self._failures.pop(next(iter(self._failures)))
 
 
 class TrunkPolicy:
