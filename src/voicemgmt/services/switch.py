@@ -54,4 +54,8 @@ class Switch(Protocol):
     async def execute(self, account_id: int, command: SwitchCommand) -> None:
         """Carry out one command; must not raise for a call that has already ended."""
 
+    async def dial_refusal(self, account_id: int, number: str) -> str | None:
+        """Why this switch would not dial ``number`` (E.164 digits) for the account's
+        click-to-call (its dial-out rules, no trunk), or None: asked before any phone rings."""
+
     async def close(self) -> None: ...

@@ -141,6 +141,12 @@ class SipSwitch(RequestHandler):
             except Exception:
                 log.exception("could not %s for call %s", type(command).__name__, call.id)
 
+    async def dial_refusal(self, account_id: int, number: str) -> str | None:
+        if self.options.trunk_outbound is None:
+            return "no_trunk"
+        rules = await self.directory.dial_out_rules(account_id)
+        return rules.refusal(number.removeprefix("+"))
+
     async def close(self) -> None:
         self._closed = True
         for call in list(self.calls.values()):
@@ -170,7 +176,9 @@ class SipSwitch(RequestHandler):
             case PlayQueueMusic():
                 self._drop_connected_operator(call)
                 await self._music(call)
-            case RingOperator(operator_id=operator_id):
+            case RingOperator(operator_id=operator_id, shown=shown):
+                if shown and call.direction == "out":
+                    call.caller = shown.removeprefix("+")  # the customer, on the phone's screen
                 if call.bridged_to is not None:  # a blind transfer: the caller waits again
                     self._drop_connected_operator(call)
                     await self._music(call)
@@ -310,8 +318,8 @@ class SipSwitch(RequestHandler):
         assert call.account_id is not None
         trunk = self.options.trunk_outbound
         digits = number.removeprefix("+")
-        rules = await self.directory.dial_out_rules(call.account_id)
-        refusal = rules.refusal(digits) if trunk is not None else "no_trunk"
+        # asked before the phone rang too; asked again: the rules may have changed since
+        refusal = await self.dial_refusal(call.account_id, digits)
         if refusal is not None:
             log.warning("call %s: not dialling %s (%s)", call.id, digits, refusal)
             if forward:
