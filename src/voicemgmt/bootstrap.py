@@ -214,6 +214,7 @@ def sip_switch(settings: Settings, directory: SipDirectory, metrics: Metrics) ->
         if settings.sip_trunk_outbound
         else None,
         max_calls=settings.sip_max_calls,
+        media_timeout=settings.sip_media_timeout,
     )
     switch = SipSwitch(options, media, prompts, directory, observer=metrics)
     transport = switch.transport

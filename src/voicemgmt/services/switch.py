@@ -46,6 +46,10 @@ class SwitchReports(Protocol):
     async def customer_failed(self, call_id: str, reason: str) -> None:
         """The customer of a click-to-call could not be reached (busy, no_answer, invalid)."""
 
+    async def media_timeout(self, call_id: str) -> None:
+        """No RTP came from one side of an answered call for too long: the switch hung up
+        every leg (the record's ``disconnect_reason`` is ``media_timeout``)."""
+
 
 class Switch(Protocol):
     async def start(self, reports: SwitchReports) -> None:

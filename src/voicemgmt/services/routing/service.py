@@ -274,6 +274,11 @@ class RoutingService:
             call_id, lambda core, now: core.hang_up(now, call_id, Side.SYSTEM, reason)
         )
 
+    async def media_timeout(self, call_id: str) -> None:
+        await self._report(
+            call_id, lambda core, now: core.hang_up(now, call_id, Side.SYSTEM, "media_timeout")
+        )
+
     async def _report(self, call_id: str, act: Callable[[RoutingCore, float], Step]) -> None:
         account_id = self._call_accounts.get(call_id)
         if account_id is None:

@@ -29,6 +29,7 @@ from voicemgmt.adapters.switch.sip.calls import (
 from voicemgmt.adapters.switch.sip.digest import DigestServer
 from voicemgmt.adapters.switch.sip.legs import InboundLeg, Leg, OutboundLeg
 from voicemgmt.adapters.switch.sip.media.base import MediaBackend, MediaLeg
+from voicemgmt.adapters.switch.sip.media_watch import MediaWatch
 from voicemgmt.adapters.switch.sip.prompts import PromptLibrary, PromptUnavailable
 from voicemgmt.adapters.switch.sip.registrar import Registrar, TrunkPolicy
 from voicemgmt.adapters.switch.sip.requests import RequestHandler
@@ -119,6 +120,8 @@ class SipSwitch(RequestHandler):
         await self.media.start()
         await self.transport.listen(*self.options.listen)
         log.info("SIP listening on %s:%s", *self.transport.address)
+        if self.options.media_timeout > 0:
+            self.spawn(self._watch_media(MediaWatch(self.media, self.options.media_timeout)))
 
     async def execute(self, account_id: int, command: SwitchCommand) -> None:
         with about_call(command.call_id):
@@ -426,6 +429,30 @@ class SipSwitch(RequestHandler):
             call.report("digit", lambda: reports.digit(call.id, digit))
 
     # endings ---------------------------------------------------------------------------------
+
+    async def _watch_media(self, watch: MediaWatch) -> None:
+        """Hang up answered calls whose RTP stopped coming from either side (``media_watch``)."""
+        while True:
+            await asyncio.sleep(watch.interval)
+            try:
+                owners = {
+                    leg.media: call
+                    for call in list(self.calls.values())
+                    for leg in call.watched_media()
+                }
+                for media in await watch.quiet(list(owners), self.clock()):
+                    self._media_lost(owners[media])
+            except Exception:
+                log.exception("the RTP inactivity check failed")
+
+    def _media_lost(self, call: SipCall) -> None:
+        reports = self.reports
+        if call.ended or reports is None:
+            return
+        with about_call(call.id):
+            log.warning("call %s: no RTP for %ss, hanging up", call.id, self.options.media_timeout)
+        self.end_call(call, 408)
+        call.report("media_timeout", lambda: reports.media_timeout(call.id))
 
     def end_call(self, call: SipCall, status: int) -> None:
         """Tear every leg down (BYE, CANCEL or a final response) and free the media."""

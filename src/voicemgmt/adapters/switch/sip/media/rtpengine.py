@@ -180,6 +180,32 @@ class RtpengineMedia:
             self._calls.pop(call.id, None)
             self.later(call, self._delete(call))
 
+    async def packets_received(self, media: MediaLeg) -> int | None:
+        """RTP packets rtpengine received on the leg's side (``query``: the RTP streams of
+        the side's tag; its RTCP streams left out); None if rtpengine does not say."""
+        leg = _leg(media)
+        if leg.call.id not in self._calls:
+            return None
+        try:
+            tags = (await self._ng(leg.call, "query", {})).get("tags")
+        except NgError as exc:
+            log.debug("rtpengine query: %s", exc)
+            return None
+        tag = tags.get(leg.side) if isinstance(tags, dict) else None
+        medias = tag.get("medias") if isinstance(tag, dict) else None
+        if not isinstance(medias, list):
+            return None
+        total = 0
+        for item in medias:
+            streams = item.get("streams") if isinstance(item, dict) else None
+            for stream in streams if isinstance(streams, list) else []:
+                if not isinstance(stream, dict) or b"RTCP" in (stream.get("flags") or []):
+                    continue
+                stats = stream.get("stats")
+                packets = stats.get("packets") if isinstance(stats, dict) else None
+                total += packets if isinstance(packets, int) else 0
+        return total
+
     async def close(self) -> None:
         for call in list(self._calls.values()):
             with contextlib.suppress(NgError):
