@@ -17,6 +17,7 @@ from voicemgmt.adapters.sql.call_records import SqlCallRecords
 from voicemgmt.adapters.sql.engine import create_engine, migrate
 from voicemgmt.adapters.sql.repository import SqlUnitOfWork
 from voicemgmt.adapters.sql.sip_devices import SqlSipDevices
+from voicemgmt.adapters.sql.sip_registrations import SqlSipRegistrations
 from voicemgmt.adapters.switch.simulated import SimulatedSwitch, SimulationTiming
 from voicemgmt.adapters.system import SystemClock
 from voicemgmt.config import Settings, host_port, port_range
@@ -33,7 +34,7 @@ from voicemgmt.services.events import EventBus, Retention
 from voicemgmt.services.ports import UnitOfWork
 from voicemgmt.services.routing import RoutingService
 from voicemgmt.services.sessions import SessionService
-from voicemgmt.services.sip_devices import SipDeviceService, SipDirectory
+from voicemgmt.services.sip_devices import SipDeviceService, SipDirectory, SipRegistrationStore
 from voicemgmt.services.switch import Switch
 from voicemgmt.services.tokens import TokenService
 
@@ -114,7 +115,7 @@ def build(settings: Settings, *, telephony: bool = True) -> Container:
         SqlSipDevices(engine), unit_of_work, clock, realm=settings.sip_realm
     )
     switch = (
-        sip_switch(settings, sip_devices, metrics)
+        sip_switch(settings, sip_devices, metrics, SqlSipRegistrations(engine))
         if settings.switch == "sip" and telephony
         else SimulatedSwitch(
             SimulationTiming(
@@ -168,7 +169,12 @@ def build(settings: Settings, *, telephony: bool = True) -> Container:
     )
 
 
-def sip_switch(settings: Settings, directory: SipDirectory, metrics: Metrics) -> Switch:
+def sip_switch(
+    settings: Settings,
+    directory: SipDirectory,
+    metrics: Metrics,
+    registrations: SipRegistrationStore,
+) -> Switch:
     """The SIP driver, its media backend and its prompts, as ``VM_SIP_*`` and ``VM_MEDIA`` say."""
     from voicemgmt.adapters.switch.sip.calls import SipOptions
     from voicemgmt.adapters.switch.sip.driver import SipSwitch
@@ -216,7 +222,9 @@ def sip_switch(settings: Settings, directory: SipDirectory, metrics: Metrics) ->
         max_calls=settings.sip_max_calls,
         media_timeout=settings.sip_media_timeout,
     )
-    switch = SipSwitch(options, media, prompts, directory, observer=metrics)
+    switch = SipSwitch(
+        options, media, prompts, directory, observer=metrics, registrations=registrations
+    )
     transport = switch.transport
     metrics.add(
         CallbackCounter(

@@ -53,12 +53,13 @@ from voicemgmt.domain.routing.events import (
 )
 from voicemgmt.domain.sip import SipDevice
 from voicemgmt.observability.logs import about_call
-from voicemgmt.services.sip_devices import SipDirectory
+from voicemgmt.services.sip_devices import SipDirectory, SipRegistrationStore
 from voicemgmt.services.switch import SwitchReports
 
 log = logging.getLogger(__name__)
 ENDED_REMEMBERED = 10_000
 DEVICE_CACHE_SECONDS = 5.0
+PURGE_SECONDS = 300.0  # expired registrations are deleted this often
 
 
 def new_call_id() -> str:
@@ -76,6 +77,7 @@ class SipSwitch(RequestHandler):
         clock: Callable[[], float] = time.monotonic,
         new_call_id: Callable[[], str] = new_call_id,
         observer: SipObserver | None = None,
+        registrations: SipRegistrationStore | None = None,
     ) -> None:
         self.options = options
         self.media = media
@@ -85,7 +87,7 @@ class SipSwitch(RequestHandler):
         self._new_call_id = new_call_id
         key = options.digest_key or secrets.token_bytes(32)
         self.digest = DigestServer(options.realm, key)
-        self.registrar = Registrar(self.digest, directory)
+        self.registrar = Registrar(self.digest, directory, registrations)
         self.trunk = TrunkPolicy(
             list(options.trunk_networks), self.digest, options.trunk_username, options.trunk_ha1
         )
@@ -117,11 +119,15 @@ class SipSwitch(RequestHandler):
         if self.reports is not None:
             raise RuntimeError("the SIP switch is started already")
         self.reports = reports
+        restored = await self.registrar.restore(self.clock())
+        if restored:
+            log.info("%s phone registrations restored", restored)
         await self.media.start()
         await self.transport.listen(*self.options.listen)
         log.info("SIP listening on %s:%s", *self.transport.address)
         if self.options.media_timeout > 0:
             self.spawn(self._watch_media(MediaWatch(self.media, self.options.media_timeout)))
+        self.spawn(self._purge_registrations())
 
     async def execute(self, account_id: int, command: SwitchCommand) -> None:
         with about_call(command.call_id):
@@ -429,6 +435,14 @@ class SipSwitch(RequestHandler):
             call.report("digit", lambda: reports.digit(call.id, digit))
 
     # endings ---------------------------------------------------------------------------------
+
+    async def _purge_registrations(self) -> None:
+        while True:
+            await asyncio.sleep(PURGE_SECONDS)
+            try:
+                await self.registrar.purge(self.clock())
+            except Exception:
+                log.exception("could not purge expired registrations")
 
     async def _watch_media(self, watch: MediaWatch) -> None:
         """Hang up answered calls whose RTP stopped coming from either side (``media_watch``)."""
