@@ -76,7 +76,10 @@ class RequestHandler:
     def request_received(self, incoming: IncomingRequest) -> None:
         request, source, transaction = incoming.request, incoming.source, incoming.transaction
         now = self.clock()
-        in_dialog = request.to.tag and dialog_key_of(request, we_sent=False) in self._dialogs
+        try:
+            in_dialog = request.to.tag and dialog_key_of(request, we_sent=False) in self._dialogs
+        except (SipSyntaxError, ValueError):
+            in_dialog = False
         if not in_dialog and self.throttle.blocked(request, source, now):
             return  # no answer: a scanner learns nothing
         try:

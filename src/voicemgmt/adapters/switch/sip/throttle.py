@@ -24,6 +24,7 @@ from collections.abc import Callable
 from voicemgmt.adapters.switch.sip.digest import parse_challenge
 from voicemgmt.adapters.switch.sip.message import Request
 from voicemgmt.adapters.switch.sip.transaction import Address
+from voicemgmt.adapters.switch.sip.uri import SipSyntaxError
 
 SCANNERS = ("friendly-scanner", "sipvicious", "sipcli", "sip-scan", "sundayddr", "iwar")
 MAX_FAILURES = 10
@@ -45,7 +46,10 @@ def user_of(request: Request) -> str:
         except ValueError:
             return ""
     if request.method == "REGISTER":
-        return (request.to.uri.user or "")[:128]
+        try:
+            return (request.to.uri.user or "")[:128]
+        except (SipSyntaxError, ValueError):
+            return ""
     return ""
 
 
