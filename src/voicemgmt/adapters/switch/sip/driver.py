@@ -126,7 +126,8 @@ class SipSwitch(RequestHandler):
         await self.transport.listen(*self.options.listen)
         log.info("SIP listening on %s:%s", *self.transport.address)
         if self.options.media_timeout > 0:
-            self.spawn(self._watch_media(MediaWatch(self.media, self.options.media_timeout)))
+            watch = MediaWatch(self.media, self.options.media_timeout)
+            self.spawn(watch.run(lambda: list(self.calls.values()), self.clock, self._media_lost))
         self.spawn(self._purge_registrations())
 
     async def execute(self, account_id: int, command: SwitchCommand) -> None:
@@ -443,21 +444,6 @@ class SipSwitch(RequestHandler):
                 await self.registrar.purge(self.clock())
             except Exception:
                 log.exception("could not purge expired registrations")
-
-    async def _watch_media(self, watch: MediaWatch) -> None:
-        """Hang up answered calls whose RTP stopped coming from either side (``media_watch``)."""
-        while True:
-            await asyncio.sleep(watch.interval)
-            try:
-                owners = {
-                    leg.media: call
-                    for call in list(self.calls.values())
-                    for leg in call.watched_media()
-                }
-                for media in await watch.quiet(list(owners), self.clock()):
-                    self._media_lost(owners[media])
-            except Exception:
-                log.exception("the RTP inactivity check failed")
 
     def _media_lost(self, call: SipCall) -> None:
         reports = self.reports

@@ -11,7 +11,14 @@ Backends that cannot count (None) are never found quiet.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Callable
+
+from voicemgmt.adapters.switch.sip.calls import SipCall
 from voicemgmt.adapters.switch.sip.media.base import MediaBackend, MediaLeg
+
+log = logging.getLogger(__name__)
 
 
 class MediaWatch:
@@ -24,6 +31,22 @@ class MediaWatch:
     def interval(self) -> float:
         """How often to check: a quarter of the timeout, between 0.5 and 5 seconds."""
         return min(5.0, max(0.5, self.timeout / 4))
+
+    async def run(
+        self,
+        calls: Callable[[], list[SipCall]],
+        clock: Callable[[], float],
+        lost: Callable[[SipCall], None],
+    ) -> None:
+        """Every ``interval``, call ``lost`` for each call with a quiet leg (until cancelled)."""
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                owners = {leg.media: call for call in calls() for leg in call.watched_media()}
+                for media in await self.quiet(list(owners), clock()):
+                    lost(owners[media])
+            except Exception:
+                log.exception("the RTP inactivity check failed")
 
     async def quiet(self, watched: list[MediaLeg], now: float) -> list[MediaLeg]:
         """The legs among ``watched`` whose peer has sent no RTP for ``timeout`` seconds."""
