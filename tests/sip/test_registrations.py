@@ -85,13 +85,16 @@ def test_a_restart_keeps_a_registered_phone_reachable_and_purges_expired_ones(
             assert run_on(settings, rows) == 1  # bob's expired registration is gone
 
 
-def test_a_restored_registration_lasts_only_until_its_expiry(tmp_path: Path) -> None:
-    """The registrar restored from the real store, its wall clock moved on by hand."""
-    settings = make_settings(tmp_path)
+def test_a_restored_registration_lasts_only_until_its_expiry(
+    tmp_path: Path, database_url: str
+) -> None:
+    """The registrar restored from the real store (SQLite and PostgreSQL), its wall clock
+    moved on by hand; deleting the device deletes its registration."""
+    settings = make_settings(tmp_path, database_url)
     acme, _ = seed_two_accounts(settings)
     start = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 
-    async def job(container: Container) -> tuple[int, bool, bool, int]:
+    async def job(container: Container) -> tuple[int, bool, bool, int, int]:
         await container.sip_devices.set_device(
             acme.id, acme.id_agent, username="ana", password="ana-password"
         )
@@ -114,6 +117,14 @@ def test_a_restored_registration_lasts_only_until_its_expiry(tmp_path: Path) -> 
         gone = registrar.binding("ana", 1101.0) is None
         wall["now"] = start + timedelta(seconds=1)
         await registrar.purge(1101.0)
-        return restored, reachable, gone, await count_rows(container.engine, "sip_registrations")
+        purged = await count_rows(container.engine, "sip_registrations")
+        await store.save(
+            SipRegistration(
+                acme.id_agent, acme.id, "ana", "sip:ana@192.0.2.5:5062", "192.0.2.5", 5062, start
+            )
+        )
+        await container.sip_devices.delete_device(acme.id, acme.id_agent)
+        cascaded = await count_rows(container.engine, "sip_registrations")
+        return restored, reachable, gone, purged, cascaded
 
-    assert run_on(settings, job) == (1, True, True, 0)
+    assert run_on(settings, job) == (1, True, True, 0, 0)
