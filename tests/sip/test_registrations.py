@@ -9,15 +9,20 @@ contact it registered before the restart.
 from __future__ import annotations
 
 import contextlib
+import json
+import signal
+import subprocess
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from tests.sip.peers import baresip, need
-from tests.sip.platform import sip_platform
-from tests.support import live_server, make_settings, run_on, seed_two_accounts
+from tests.sip.peers import baresip, need, write_wav
+from tests.sip.platform import CALLER_VOICE, sip_platform, sip_settings
+from tests.support import free_port, live_server, make_settings, run_on, seed_two_accounts
 from tests.test_calls_api import Operator
+from tests.test_cli import VOICEMGMT, cli_env
 from voicemgmt.adapters.sql.repository import count_rows
 from voicemgmt.adapters.sql.sip_registrations import SqlSipRegistrations
 from voicemgmt.adapters.switch.sip.digest import DigestServer
@@ -128,3 +133,68 @@ def test_a_restored_registration_lasts_only_until_its_expiry(
         return restored, reachable, gone, purged, cascaded
 
     assert run_on(settings, job) == (1, True, True, 0, 0)
+
+
+def test_a_registration_survives_a_kill_9_of_the_server(tmp_path: Path) -> None:
+    """``voicemgmt serve`` with SIP is killed with SIGKILL right after the phone registered;
+    the server started again on the same database rings the phone."""
+    need("baresip")
+    settings, sip_port = sip_settings(tmp_path)
+    acme, _ = seed_two_accounts(settings)
+
+    async def give_ana_a_phone(container: Container) -> None:
+        await container.sip_devices.set_device(
+            acme.id, acme.id_agent, username="ana", password="ana-password"
+        )
+
+    run_on(settings, give_ana_a_phone)
+    assert settings.secret_key is not None
+    env = cli_env(
+        Path(settings.data_dir),
+        VM_SWITCH="sip",
+        VM_SIP_LISTEN=settings.sip_listen,
+        VM_RTP_PORTS=settings.rtp_ports,
+        VM_SIP_TRUNK_SOURCES=json.dumps(settings.sip_trunk_sources),
+        VM_SECRET_KEY=settings.secret_key.get_secret_value(),
+        VM_PORT=str(free_port()),
+    )
+    voice = tmp_path / "voice.wav"
+    write_wav(voice, CALLER_VOICE)
+    log = (tmp_path / "serve.log").open("w")
+    server = subprocess.Popen(
+        [str(VOICEMGMT), "serve"], stdout=log, stderr=subprocess.STDOUT, env=env
+    )
+    try:
+        with (
+            baresip(tmp_path, "ana", source=voice) as phone,
+            baresip(tmp_path, "caller", source=voice) as caller,
+        ):
+            phone.add_account(
+                f"sip:ana@127.0.0.1:{sip_port}",
+                auth_pass="ana-password",
+                outbound=f"sip:127.0.0.1:{sip_port}",
+                regint="600",
+            )
+            deadline = time.monotonic() + 20
+            while "SIP listening" not in (tmp_path / "serve.log").read_text():
+                assert server.poll() is None, (tmp_path / "serve.log").read_text()
+                assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
+                time.sleep(0.1)
+            phone.start()
+            phone.wait_log("[1 binding]")
+            server.send_signal(signal.SIGKILL)
+            server.wait()
+            with live_server(settings) as restarted:
+                caller.start()
+                ana = Operator(restarted, acme, acme.id_agent)
+                ana.status("online")
+                caller.command("dial", f"sip:+{acme.number}@127.0.0.1:{sip_port}")
+                phone.wait_event("CALL_INCOMING")  # registered before the crash
+                caller.command("hangup")
+                phone.wait_event("CALL_CLOSED")
+                ana.http.close()
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+        log.close()
