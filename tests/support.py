@@ -79,10 +79,11 @@ async def _awaited(main: Callable[[], Awaitable[T]]) -> T:
 
 
 def run_on(settings: Settings, job: Callable[[Container], Awaitable[T]]) -> T:
-    """Run ``job`` against a fresh container on the same database, then close it."""
+    """Run ``job`` against a fresh container on the same database, then close it (without
+    telephony, like the CLI: it may run beside a SIP server with the same settings)."""
 
     async def main() -> T:
-        container = build(settings)
+        container = build(settings, telephony=False)
         try:
             await container.start()
             return await job(container)

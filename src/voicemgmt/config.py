@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     sip_trunk_ha1: str | None = None
     sip_trunk_outbound: str | None = None
     sip_max_calls: int = Field(default=2000, ge=1)
+    sip_media_timeout: float = Field(default=60.0, ge=0, le=86400)
     sip_prompts_dir: Path | None = None
     sip_music_file: Path | None = None
     sip_voice: str = "en"

@@ -81,10 +81,13 @@ def _settings(database: str | None, **overrides: Any) -> Settings:
 
 
 def run_with(database: str | None, job: Callable[[Container], Awaitable[T]]) -> T:
-    """Run one job against a started container, turning known errors into exit code 2."""
+    """Run one job against a started container, turning known errors into exit code 2.
+
+    The container has no telephony (no SIP or RTP socket): a command runs beside a server
+    started with the same settings."""
 
     async def main() -> T:
-        container = build(_settings(database))
+        container = build(_settings(database), telephony=False)
         try:
             await container.start()
             return await job(container)

@@ -187,7 +187,30 @@ async def transfer_call(
     return {"id_call": id_call, "done": "transfer"}
 
 
-@router.post("/me/calls", tags=["operator"], status_code=201, summary="Click-to-call")
+@router.post(
+    "/me/calls",
+    tags=["operator"],
+    status_code=201,
+    summary="Click-to-call",
+    responses={
+        403: {
+            "description": "Not an operator's token (`forbidden`), or the account's dial-out "
+            "rules refuse the number (`number_not_allowed`, `details.reason`: "
+            "`premium_not_allowed`, `international_not_allowed`, `prefix_not_allowed`, "
+            "`invalid_number`, `dial_out_disabled`, `no_trunk`); no phone rang",
+            "content": {
+                "application/json": {
+                    "example": {
+                        "status": 403,
+                        "err_code": "number_not_allowed",
+                        "err_msg": "this number may not be dialled (premium_not_allowed)",
+                        "details": {"reason": "premium_not_allowed"},
+                    }
+                }
+            },
+        }
+    },
+)
 async def click_to_call(body: ClickToCallIn, me: Agent, container: ContainerDep) -> dict[str, Any]:
     account = await container.directory.account(me.user.account_id)
     caller_id = str(account.settings.get("caller_id", ""))
