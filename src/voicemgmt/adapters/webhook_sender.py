@@ -1,0 +1,159 @@
+"""Sends one webhook request over HTTP (httpx), guarded against SSRF and slow receivers.
+
+The target's name is resolved at each attempt and every address it resolves to is checked
+(a name that once resolved to a public address may now point inside: DNS rebinding); the
+request then goes to the checked address itself, with the original ``Host`` header and, for
+HTTPS, the original name for SNI and certificate verification. Redirects are not followed
+(a 3xx is a failure), the response body is read up to a small cap and dropped, and the whole
+attempt is bounded in time whatever the receiver does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import httpx
+
+from voicemgmt.domain.errors import WebhookTargetRefused
+from voicemgmt.domain.webhooks import check_url, refuse_non_public
+from voicemgmt.services.webhook_delivery import SendResult
+
+MAX_RESPONSE_BYTES = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class SendTimeouts:
+    connect: float = 5.0
+    read: float = 10.0
+    total: float = 15.0
+
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+async def resolve(host: str, port: int) -> list[Address]:
+    """Every address ``host`` resolves to (itself when it is a literal)."""
+    try:
+        return [ipaddress.ip_address(host)]
+    except ValueError:
+        pass
+    infos = await asyncio.get_running_loop().getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+    )
+    found: list[Address] = []
+    for _family, _type, _proto, _name, sockaddr in infos:
+        address = ipaddress.ip_address(str(sockaddr[0]).split("%")[0])
+        if address not in found:
+            found.append(address)
+    return found
+
+
+class WebhookSender:
+    def __init__(self, timeouts: SendTimeouts | None = None, *, max_connections: int = 100) -> None:
+        self.timeouts = timeouts or SendTimeouts()
+        self._client = httpx.AsyncClient(
+            follow_redirects=False,
+            trust_env=False,  # never through a proxy from the environment
+            timeout=httpx.Timeout(
+                connect=self.timeouts.connect,
+                read=self.timeouts.read,
+                write=self.timeouts.read,
+                pool=self.timeouts.connect,
+            ),
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def send(
+        self,
+        url: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        *,
+        allow_http: bool,
+        allow_private: bool,
+    ) -> SendResult:
+        started = time.perf_counter()
+
+        def result(ok: bool, code: int | None, error: str | None) -> SendResult:
+            latency = round((time.perf_counter() - started) * 1000)
+            return SendResult(ok, latency, code, error)
+
+        try:
+            target = check_url(url, allow_http=allow_http)
+        except WebhookTargetRefused as exc:
+            return result(False, None, exc.message)
+        except Exception as exc:
+            return result(False, None, str(exc))
+        try:
+            async with asyncio.timeout(self.timeouts.total):
+                try:
+                    addresses = await resolve(target.host, target.port)
+                except OSError as exc:
+                    return result(False, None, f"cannot resolve {target.host}: {exc}")
+                if not addresses:
+                    return result(False, None, f"{target.host} resolves to no address")
+                if not allow_private:
+                    try:
+                        refuse_non_public(target.host, addresses)
+                    except WebhookTargetRefused as exc:
+                        return result(False, None, exc.message)
+                return await self._post(url, target.host, addresses[0], body, headers, result)
+        except TimeoutError:
+            return result(False, None, f"no complete answer within {self.timeouts.total:g} s")
+
+    async def _post(
+        self,
+        url: str,
+        host: str,
+        address: Address,
+        body: bytes,
+        headers: Mapping[str, str],
+        result: Callable[[bool, int | None, str | None], SendResult],
+    ) -> SendResult:
+        original = httpx.URL(url)
+        literal = f"[{address}]" if address.version == 6 else str(address)
+        pinned = original.copy_with(host=literal.strip("[]"))
+        request_headers = dict(headers)
+        default_port = 443 if original.scheme == "https" else 80
+        request_headers["Host"] = (
+            original.host
+            if original.port in (None, default_port)
+            else f"{original.host}:{original.port}"
+        )
+        extensions = {"sni_hostname": host} if original.scheme == "https" else {}
+        request = self._client.build_request(
+            "POST", pinned, content=body, headers=request_headers, extensions=extensions
+        )
+        try:
+            response = await self._client.send(request, stream=True)
+        except httpx.TimeoutException as exc:
+            return result(False, None, f"timed out ({type(exc).__name__})")
+        except httpx.HTTPError as exc:
+            return result(False, None, f"{type(exc).__name__}: {exc}"[:500])
+        try:
+            received = 0
+            async for chunk in response.aiter_raw():
+                received += len(chunk)
+                if received >= MAX_RESPONSE_BYTES:
+                    break  # the rest is not read: closing drops the connection
+        except httpx.HTTPError:
+            pass  # the status is what counts
+        finally:
+            await response.aclose()
+        code = response.status_code
+        if 200 <= code < 300:
+            return result(True, code, None)
+        if 300 <= code < 400:
+            where = response.headers.get("location", "")[:200]
+            return result(False, code, f"redirect to {where!r} not followed")
+        return result(False, code, f"HTTP {code}")
