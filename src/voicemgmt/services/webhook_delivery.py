@@ -109,6 +109,7 @@ class WebhookDispatcher:
         self._recorders: dict[int, asyncio.Task[None]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._leased: set[int] = set()  # outbox rows claimed, outcome not yet stored
         self._outcomes: list[Outcome] = []
         self._wake = asyncio.Event()
         self._refresh_lock = asyncio.Lock()
@@ -135,11 +136,13 @@ class WebhookDispatcher:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if self._outcomes:  # attempts that ended: store them rather than send them again
-            try:
+        try:
+            if self._outcomes:  # attempts that ended: store them rather than send them again
                 await self._store.finish(self._outcomes, self.policy.disable_after)
-            except Exception:
-                log.exception("could not store the last webhook attempts; they will be retried")
+            # attempts cut short: due again at once, for this node's successor or another
+            await self._store.release(self._leased)
+        except Exception:
+            log.exception("could not store the last webhook attempts; they will be retried")
         await self._sender.aclose()
 
     async def _all_copied(self) -> bool:
@@ -298,6 +301,7 @@ class WebhookDispatcher:
             except Exception:
                 self._outcomes = done + self._outcomes  # stored at the next step
                 raise
+            self._leased.difference_update(o.claimed.row for o in done)
             for gone in disabled:
                 await self._announce_disabled(gone)
             worked = True
@@ -316,6 +320,7 @@ class WebhookDispatcher:
             subscription = subscriptions.get(item.subscription_id)
             if subscription is None:
                 continue  # deleted meanwhile, with its outbox
+            self._leased.add(item.row)
             task = loop.create_task(self._attempt(item, subscription, item.account_id in private))
             self._in_flight.add(task)
             task.add_done_callback(self._in_flight.discard)

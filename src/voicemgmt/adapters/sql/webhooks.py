@@ -287,6 +287,17 @@ class SqlWebhooks:
             key=lambda c: c.row,
         )
 
+    async def release(self, rows: Collection[int]) -> None:
+        """Give leased deliveries back unattempted (a node stopping)."""
+        if not rows:
+            return
+        async with self._engine.begin() as connection:
+            await connection.execute(
+                update(webhook_deliveries)
+                .where(_d.id.in_(list(rows)), _d.state == "pending")
+                .values(lease_until=None)
+            )
+
     async def finish(
         self, outcomes: Sequence[Outcome], disable_after: timedelta
     ) -> list[Subscription]:
