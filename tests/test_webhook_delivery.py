@@ -388,3 +388,27 @@ def test_failing_for_the_disable_period_disables_the_webhook_with_an_event(
             assert len(failing.snapshot()) == count  # nothing more goes out
     finally:
         failing.stop()
+
+
+def test_a_simulated_calls_events_arrive_in_the_calls_order(
+    server: LiveServer, acme: SeededAccount, receiver: Receiver
+) -> None:
+    """Events made by the routing core itself, not published by the test."""
+    subscribe(server, acme, receiver.url, events=["call.arrived", "call.queued", "call.ended"])
+    with server.client() as client:
+        answer = client.post(
+            "/api/v1/sim/calls",
+            auth=acme.auth,
+            json={"from": "33612345678", "to": acme.number, "hangup_after": 0.3},
+        )
+    assert answer.status_code == 201, answer.text
+    call = answer.json()["id_call"]
+
+    def ended() -> list[dict[str, Any]]:
+        bodies = [json.loads(r.body) for r in receiver.snapshot()]
+        return bodies if any(b["kind"] == "call.ended" for b in bodies) else []
+
+    bodies = wait_for(ended, what="the call's end")
+    assert [b["kind"] for b in bodies] == ["call.arrived", "call.queued", "call.ended"]
+    assert bodies[0]["data"]["id_call"] == call
+    assert bodies[2]["data"]["record"]["id_call"] == call

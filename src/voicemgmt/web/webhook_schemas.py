@@ -157,14 +157,24 @@ def _delivery_fields(d: DeliveryView) -> dict[str, Any]:
     }
 
 
+class WebhookPayload(BaseModel):
+    """The JSON body of a delivery: the stream's event and the delivery's id."""
+
+    id: str = Field(description="the delivery's id (VM-Webhook-Id)")
+    seq: int = Field(description="the event's seq in the account's stream")
+    kind: str
+    at: str = Field(description="when it happened, ISO 8601 UTC")
+    data: dict[str, Any] = Field(description="the event's fields, per kind (docs/events.md)")
+
+
 class DeliveryDetailOut(DeliveryOut):
-    payload: dict[str, Any] = Field(description="the JSON body sent (the same on every attempt)")
+    payload: WebhookPayload = Field(description="the body sent (the same on every attempt)")
     attempt_log: list[AttemptOut]
 
     @classmethod
     def with_attempts(cls, d: DeliveryView, attempts: list[AttemptView]) -> DeliveryDetailOut:
         return cls(
-            payload=json.loads(d.body),
+            payload=WebhookPayload.model_validate(json.loads(d.body)),
             attempt_log=[AttemptOut.of(a) for a in attempts],
             **_delivery_fields(d),
         )
