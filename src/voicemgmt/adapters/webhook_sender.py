@@ -54,24 +54,38 @@ async def resolve(host: str, port: int) -> list[Address]:
 
 
 class WebhookSender:
+    """Attempts go through several small httpx clients (``CONNECTIONS_PER_CLIENT`` each),
+    the least busy first: an httpx pool spends time on each request in proportion to its
+    connections, so one pool of a hundred would cost several times more CPU per request."""
+
+    CONNECTIONS_PER_CLIENT = 2
+
     def __init__(self, timeouts: SendTimeouts | None = None, *, max_connections: int = 100) -> None:
         self.timeouts = timeouts or SendTimeouts()
-        self._client = httpx.AsyncClient(
-            follow_redirects=False,
-            trust_env=False,  # never through a proxy from the environment
-            timeout=httpx.Timeout(
-                connect=self.timeouts.connect,
-                read=self.timeouts.read,
-                write=self.timeouts.read,
-                pool=self.timeouts.connect,
-            ),
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
-        )
+        per_client = self.CONNECTIONS_PER_CLIENT
+        tls = httpx.create_ssl_context()  # one for all: loading the CA bundle is slow
+        self._clients = [
+            httpx.AsyncClient(
+                verify=tls,
+                follow_redirects=False,
+                trust_env=False,  # never through a proxy from the environment
+                timeout=httpx.Timeout(
+                    connect=self.timeouts.connect,
+                    read=self.timeouts.read,
+                    write=self.timeouts.read,
+                    pool=self.timeouts.total,
+                ),
+                limits=httpx.Limits(
+                    max_connections=per_client, max_keepalive_connections=per_client
+                ),
+            )
+            for _ in range(max(1, -(-max_connections // per_client)))
+        ]
+        self._busy = [0] * len(self._clients)
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        for client in self._clients:
+            await client.aclose()
 
     async def send(
         self,
@@ -131,25 +145,31 @@ class WebhookSender:
             else f"{original.host}:{original.port}"
         )
         extensions = {"sni_hostname": host} if original.scheme == "https" else {}
-        request = self._client.build_request(
+        index = min(range(len(self._busy)), key=self._busy.__getitem__)
+        client = self._clients[index]
+        request = client.build_request(
             "POST", pinned, content=body, headers=request_headers, extensions=extensions
         )
+        self._busy[index] += 1
         try:
-            response = await self._client.send(request, stream=True)
-        except httpx.TimeoutException as exc:
-            return result(False, None, f"timed out ({type(exc).__name__})")
-        except httpx.HTTPError as exc:
-            return result(False, None, f"{type(exc).__name__}: {exc}"[:500])
-        try:
-            received = 0
-            async for chunk in response.aiter_raw():
-                received += len(chunk)
-                if received >= MAX_RESPONSE_BYTES:
-                    break  # the rest is not read: closing drops the connection
-        except httpx.HTTPError:
-            pass  # the status is what counts
+            try:
+                response = await client.send(request, stream=True)
+            except httpx.TimeoutException as exc:
+                return result(False, None, f"timed out ({type(exc).__name__})")
+            except httpx.HTTPError as exc:
+                return result(False, None, f"{type(exc).__name__}: {exc}"[:500])
+            try:
+                received = 0
+                async for chunk in response.aiter_raw():
+                    received += len(chunk)
+                    if received >= MAX_RESPONSE_BYTES:
+                        break  # the rest is not read: closing drops the connection
+            except httpx.HTTPError:
+                pass  # the status is what counts
+            finally:
+                await response.aclose()
         finally:
-            await response.aclose()
+            self._busy[index] -= 1
         code = response.status_code
         if 200 <= code < 300:
             return result(True, code, None)

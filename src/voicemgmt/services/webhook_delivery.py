@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ from voicemgmt.services.webhooks import WebhookStore
 log = logging.getLogger(__name__)
 
 USER_AGENT = "VoiceManagement-Webhooks/1"
+POSITION_EVERY_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +94,7 @@ class WebhookDispatcher:
         concurrency: int = 100,
         poll_seconds: float = 1.0,
         refresh_seconds: float = 10.0,
+        batch_wait: float = 0.01,
         draw: Callable[[], float] = random.random,
     ) -> None:
         self._store = store
@@ -104,11 +107,16 @@ class WebhookDispatcher:
         self._concurrency = concurrency
         self._poll = poll_seconds
         self._refresh_every = refresh_seconds
+        self._batch_wait = batch_wait
         self._draw = draw
         self._subscriptions: dict[int, list[Subscription]] = {}  # account → active ones
+        self._by_id: dict[int, Subscription] = {}  # the active ones by id
+        self._private: set[int] = set()  # accounts allowing private targets
+        self._claim_due = True
         self._recorders: dict[int, asyncio.Task[None]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._copied: dict[int, tuple[int, int]] = {}  # account → (epoch, seq) copied
         self._leased: set[int] = set()  # outbox rows claimed, outcome not yet stored
         self._outcomes: list[Outcome] = []
         self._wake = asyncio.Event()
@@ -137,6 +145,8 @@ class WebhookDispatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         try:
+            for account_id, (epoch, seq) in self._copied.items():
+                await self._store.record(account_id, epoch, seq, [])
             if self._outcomes:  # attempts that ended: store them rather than send them again
                 await self._store.finish(self._outcomes, self.policy.disable_after)
             # attempts cut short: due again at once, for this node's successor or another
@@ -147,7 +157,7 @@ class WebhookDispatcher:
 
     async def _all_copied(self) -> bool:
         for account_id, task in self._recorders.items():
-            _, seq = await self._store.position(account_id)
+            _, seq = self._copied.get(account_id, (0, -1))
             if not task.done() and seq < await self._bus.last_seq(account_id):
                 return False
         return True
@@ -168,6 +178,9 @@ class WebhookDispatcher:
                 if subscription.active:
                     accounts[subscription.account_id].append(subscription)
             self._subscriptions = accounts
+            self._by_id = {s.id: s for subs in accounts.values() for s in subs}
+            self._private = await self._store.accounts_allowing_private_targets(set(accounts))
+            self._claim_due = True
             loop = asyncio.get_running_loop()
             for account_id in accounts:
                 task = self._recorders.get(account_id)
@@ -226,6 +239,8 @@ class WebhookDispatcher:
                     queue.put_nowait(event)
 
         reader = asyncio.get_running_loop().create_task(read())
+        written = time.monotonic()
+        self._copied[account_id] = (epoch, after)
         try:
             while True:
                 getter = asyncio.ensure_future(queue.get())
@@ -235,12 +250,19 @@ class WebhookDispatcher:
                     reader.result()  # raises what ended the subscription
                     return
                 batch = [getter.result()]
+                await asyncio.sleep(self._batch_wait)  # a step's events come together
                 while not queue.empty() and len(batch) < 500:
                     batch.append(queue.get_nowait())
-                await self._store.record(
-                    account_id, epoch, batch[-1].seq, self._rows(account_id, epoch, batch)
-                )
-                self._wake.set()
+                rows = self._rows(account_id, epoch, batch)
+                # Events no subscription wants need not move the stored position each time:
+                # copying them again after a restart adds nothing.
+                if rows or time.monotonic() - written > POSITION_EVERY_SECONDS:
+                    await self._store.record(account_id, epoch, batch[-1].seq, rows)
+                    written = time.monotonic()
+                if rows:
+                    self._claim_due = True
+                    self._wake.set()
+                self._copied[account_id] = (epoch, batch[-1].seq)
         finally:
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -286,10 +308,15 @@ class WebhookDispatcher:
                 log.exception("webhook delivery step failed; will retry")
                 worked = False
                 await asyncio.sleep(self._poll)
-            if not worked:
-                with contextlib.suppress(TimeoutError):
+            if worked and self._in_flight:
+                # let more attempts end, to store their outcomes together
+                await asyncio.sleep(self._batch_wait)
+            elif not worked:
+                try:
                     async with asyncio.timeout(self._poll):
                         await self._wake.wait()
+                except TimeoutError:
+                    self._claim_due = True  # retries fall due with time
 
     async def _send_step(self) -> bool:
         """Store finished attempts, then start due ones; False when there was nothing to do."""
@@ -305,16 +332,29 @@ class WebhookDispatcher:
             for gone in disabled:
                 await self._announce_disabled(gone)
             worked = True
+            self._claim_due = True  # the next deliveries of those calls may go now
         free = self._concurrency - len(self._in_flight)
-        if free <= 0:
-            return worked
+        if not self._claim_due or free <= 0:
+            return worked  # claims cost a query: only when something may be due
+        if self._in_flight and free < self._concurrency // 4:
+            return worked  # and make each one count
+        self._claim_due = False
         claimed = await self._store.claim(self._clock.now(), self._lease, free)
         if not claimed:
             return worked
-        subscriptions = await self._store.by_ids({c.subscription_id for c in claimed})
-        private = await self._store.accounts_allowing_private_targets(
-            {c.account_id for c in claimed}
-        )
+        subscriptions = {
+            c.subscription_id: self._by_id[c.subscription_id]
+            for c in claimed
+            if c.subscription_id in self._by_id
+        }
+        unknown = {c.subscription_id for c in claimed} - set(subscriptions)
+        if unknown:  # made by another node since the last refresh
+            subscriptions.update(await self._store.by_ids(unknown))
+        private = self._private
+        if {c.account_id for c in claimed} - set(self._subscriptions):
+            private = await self._store.accounts_allowing_private_targets(
+                {c.account_id for c in claimed}
+            )
         loop = asyncio.get_running_loop()
         for item in claimed:
             subscription = subscriptions.get(item.subscription_id)

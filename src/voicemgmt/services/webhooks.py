@@ -310,3 +310,4 @@ class WebhookService:
         """The platform administrator's choice (CLI only): may this account's webhooks go to
         loopback, private and link-local addresses (an on-premises CRM)?"""
         await self._store.allow_private_targets(account_id, allowed)
+        await self._changed(account_id)

@@ -12,12 +12,13 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy import Row, and_, bindparam, delete, exists, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from voicemgmt.adapters.secret_box import SecretBox
 from voicemgmt.adapters.sql.tables import (
+    UtcDateTime,
     webhook_accounts,
     webhook_attempts,
     webhook_deliveries,
@@ -321,19 +322,29 @@ class SqlWebhooks:
                     for o in outcomes
                 ],
             )
+            changes = []
             for o in outcomes:
                 state = "delivered" if o.ok else ("pending" if o.retry_at else "failed")
-                await connection.execute(
-                    update(webhook_deliveries)
-                    .where(_d.id == o.claimed.row)
-                    .values(
-                        state=state,
-                        attempts=_d.attempts + 1,
-                        next_attempt_at=o.retry_at or o.at,
-                        lease_until=None,
-                        finished_at=None if state == "pending" else o.at,
-                    )
+                changes.append(
+                    {
+                        "row": o.claimed.row,
+                        "new_state": state,
+                        "next": o.retry_at or o.at,
+                        "finished": None if state == "pending" else o.at,
+                    }
                 )
+            await connection.execute(
+                update(webhook_deliveries)
+                .where(_d.id == bindparam("row"))
+                .values(
+                    state=bindparam("new_state"),
+                    attempts=_d.attempts + 1,
+                    next_attempt_at=bindparam("next", type_=UtcDateTime),
+                    lease_until=None,
+                    finished_at=bindparam("finished", type_=UtcDateTime),
+                ),
+                changes,
+            )
             succeeded = {o.claimed.subscription_id for o in outcomes if o.ok}
             failed = {o.claimed.subscription_id for o in outcomes if not o.ok} - succeeded
             if succeeded:
