@@ -87,6 +87,7 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(token_api.sessions_router)
     app.include_router(admin_api.router)
     app.include_router(webhooks_api.router)
+    app.include_router(webhooks_api.supervision_router)
     app.include_router(calls_api.router)
     app.include_router(supervision_api.router)
     app.include_router(sim_api.router)

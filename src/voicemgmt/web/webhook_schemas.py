@@ -190,3 +190,18 @@ class WebhookListing(BaseModel):
     items: list[WebhookOut]
     limit: int
     offset: int
+
+
+class RecentAttemptOut(AttemptOut):
+    delivery: str = Field(description="the delivery's id (VM-Webhook-Id)")
+    kind: str
+
+
+class WebhookStatusOut(WebhookOut):
+    """A subscription as the supervisor page shows it, with its latest attempts."""
+
+    last_attempts: list[RecentAttemptOut] = Field(description="newest first")
+
+
+class WebhookStatusListing(BaseModel):
+    items: list[WebhookStatusOut]

@@ -10,15 +10,20 @@ from fastapi import APIRouter, Path, Query, Response
 from voicemgmt.web.admin_api import Id, Limit, Offset
 from voicemgmt.web.dependencies import AccountDep, ContainerDep
 from voicemgmt.web.json_body import StrictJsonRoute
+from voicemgmt.web.supervision_api import Supervisor
 from voicemgmt.web.webhook_schemas import (
+    AttemptOut,
     DeliveryDetailOut,
     DeliveryListing,
     DeliveryOut,
+    RecentAttemptOut,
     RotateSecretIn,
     WebhookIn,
     WebhookListing,
     WebhookOut,
     WebhookPatch,
+    WebhookStatusListing,
+    WebhookStatusOut,
     WebhookWithSecretOut,
 )
 
@@ -131,3 +136,34 @@ async def redeliver(
 ) -> DeliveryDetailOut:
     delivery, attempts = await container.webhooks.redeliver(account.id, id_webhook, delivery_id)
     return DeliveryDetailOut.with_attempts(delivery, attempts)
+
+
+# the supervisor page (a supervisor's session token)
+
+supervision_router = APIRouter(prefix="/api/v1/supervision", route_class=StrictJsonRoute)
+
+LAST_ATTEMPTS = 5
+
+
+@supervision_router.get(
+    "/webhooks",
+    tags=["supervisor"],
+    summary="The account's webhooks, their state and latest attempts (supervisor page)",
+)
+async def supervision_webhooks(me: Supervisor, container: ContainerDep) -> WebhookStatusListing:
+    account_id = me.user.account_id
+    items = []
+    for subscription in await container.webhooks.subscriptions(account_id, limit=100):
+        attempts = await container.webhooks.last_attempts(
+            account_id, subscription.id, LAST_ATTEMPTS
+        )
+        items.append(
+            WebhookStatusOut(
+                **WebhookOut.of(subscription).model_dump(),
+                last_attempts=[
+                    RecentAttemptOut(delivery=delivery, kind=kind, **AttemptOut.of(a).model_dump())
+                    for delivery, kind, a in attempts
+                ],
+            )
+        )
+    return WebhookStatusListing(items=items)
