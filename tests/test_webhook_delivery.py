@@ -412,3 +412,24 @@ def test_a_simulated_calls_events_arrive_in_the_calls_order(
     assert [b["kind"] for b in bodies] == ["call.arrived", "call.queued", "call.ended"]
     assert bodies[0]["data"]["id_call"] == call
     assert bodies[2]["data"]["record"]["id_call"] == call
+
+
+def test_a_new_subscription_gets_only_the_events_after_it_even_after_a_restart(
+    wh_settings: Settings, acme: SeededAccount, receiver: Receiver
+) -> None:
+    with live_server(wh_settings) as first:
+        earlier = subscribe(first, acme, receiver.url)
+        publish(first, acme, *call_events(5, 1))
+        wait_for(lambda: len(receiver.snapshot()) >= 5, what="the first server's deliveries")
+        with first.client() as client:
+            gone = client.delete(f"{API}/{earlier['id_webhook']}", auth=acme.auth)
+        assert gone.status_code == 204
+    receiver.received.clear()
+    with live_server(wh_settings) as second:  # its in-memory stream starts again at seq 1
+        publish(second, acme, *call_events(3, 1))
+        subscribe(second, acme, receiver.url)
+        publish(second, acme, ("call.held", {"id_call": "after", "id_op": 1}))
+        (only,) = wait_for(receiver.snapshot, what="the new subscription's delivery")
+        time.sleep(0.5)
+        assert len(receiver.snapshot()) == 1
+    assert json.loads(only.body)["data"]["id_call"] == "after"

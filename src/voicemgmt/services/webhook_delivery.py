@@ -185,9 +185,11 @@ class WebhookDispatcher:
             for account_id in accounts:
                 task = self._recorders.get(account_id)
                 if task is None or task.done():
-                    if not resume:
-                        epoch, _ = await self._store.position(account_id)
+                    if not resume:  # a first subscription: from the stream's present on
+                        epoch, seq = await self._store.position(account_id)
                         now_seq = await self._bus.last_seq(account_id)
+                        if now_seq < seq:  # the bus began afresh since (see _record)
+                            epoch += 1
                         await self._store.record(account_id, epoch, now_seq, [])
                     self._recorders[account_id] = loop.create_task(self._record(account_id))
             for account_id in list(self._recorders):

@@ -350,7 +350,7 @@ class SqlWebhooks:
             if succeeded:
                 await connection.execute(
                     update(webhook_subscriptions)
-                    .where(_s.id.in_(succeeded))
+                    .where(_s.id.in_(succeeded), _s.failing_since.is_not(None))
                     .values(failing_since=None)
                 )
             if not failed:
