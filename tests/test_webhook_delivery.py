@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from tests.support import (
     LiveServer,
@@ -448,3 +449,25 @@ def test_a_new_subscription_gets_only_the_events_after_it_even_after_a_restart(
         time.sleep(0.5)
         assert len(receiver.snapshot()) == 1
     assert json.loads(only.body)["data"]["id_call"] == "after"
+
+
+def test_after_a_change_of_the_platform_key_a_webhook_waits_for_a_new_secret(
+    wh_settings: Settings, acme: SeededAccount, receiver: Receiver
+) -> None:
+    with live_server(wh_settings) as first:
+        hook = subscribe(first, acme, receiver.url)
+    other_key = wh_settings.model_copy(update={"secret_key": SecretStr("another-key-" * 4)})
+    with live_server(other_key) as second:  # the server starts, the webhook is still there
+        with second.client() as client:
+            shown = client.get(f"{API}/{hook['id_webhook']}", auth=acme.auth)
+            assert shown.status_code == 200, shown.text
+            publish(second, acme, ("call.held", {"id_call": "c1", "id_op": 1}))
+            time.sleep(0.5)
+            assert receiver.snapshot() == []  # nothing goes out unsigned or wrongly signed
+            rotated = client.post(f"{API}/{hook['id_webhook']}/rotate-secret", auth=acme.auth)
+            assert rotated.status_code == 200, rotated.text
+        publish(second, acme, ("call.held", {"id_call": "c2", "id_op": 1}))
+        (item,) = wait_for(receiver.snapshot, what="a delivery with the new secret")
+        header = item.headers["vm-webhook-signature"]
+        assert header.count("v1=") == 1
+        assert verify(rotated.json()["secret"], header, item.body)

@@ -175,7 +175,7 @@ class WebhookDispatcher:
             accounts: dict[int, list[Subscription]] = {}
             for subscription in everything:
                 accounts.setdefault(subscription.account_id, [])
-                if subscription.active:
+                if subscription.active and subscription.secret:  # "": unreadable, see store
                     accounts[subscription.account_id].append(subscription)
             self._subscriptions = accounts
             self._by_id = {s.id: s for subs in accounts.values() for s in subs}
@@ -360,8 +360,8 @@ class WebhookDispatcher:
         loop = asyncio.get_running_loop()
         for item in claimed:
             subscription = subscriptions.get(item.subscription_id)
-            if subscription is None:
-                continue  # deleted meanwhile, with its outbox
+            if subscription is None or not subscription.secret:
+                continue  # deleted meanwhile (with its outbox), or its secret is unreadable
             self._leased.add(item.row)
             task = loop.create_task(self._attempt(item, subscription, item.account_id in private))
             self._in_flight.add(task)

@@ -230,7 +230,7 @@ class WebhookService:
             )
         current = await self.subscription(account_id, subscription_id)
         now = self._clock.now()
-        keep = keep_previous > timedelta(0)
+        keep = keep_previous > timedelta(0) and current.secret != ""  # "": unreadable
         updated = await self._store.update(
             account_id,
             subscription_id,

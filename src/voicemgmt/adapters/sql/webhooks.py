@@ -8,6 +8,7 @@ the same delivery at once; on SQLite the statement takes the database's write lo
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,7 +17,7 @@ from sqlalchemy import Row, and_, bindparam, delete, exists, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from voicemgmt.adapters.secret_box import SecretBox
+from voicemgmt.adapters.secret_box import SecretBox, SecretUnreadable
 from voicemgmt.adapters.sql.tables import (
     UtcDateTime,
     webhook_accounts,
@@ -26,6 +27,8 @@ from voicemgmt.adapters.sql.tables import (
 )
 from voicemgmt.adapters.sql.webhook_log import SqlWebhookLog
 from voicemgmt.domain.webhooks import Claimed, Outcome, Subscription
+
+log = logging.getLogger(__name__)
 
 _s = webhook_subscriptions.c
 _d = webhook_deliveries.c
@@ -39,6 +42,17 @@ class SqlWebhooks(SqlWebhookLog):
         self._box = box
         self._dialect = engine.dialect.name
 
+    def _open(self, sealed: bytes | None, subscription_id: int) -> str | None:
+        if sealed is None:
+            return None
+        try:
+            return self._box.open(sealed)
+        except SecretUnreadable:
+            # The platform's secret key changed: the subscription stays manageable (and its
+            # secret can be rotated) but sends nothing until then. "" is never a secret.
+            log.error("webhook %s: its signing secret does not decrypt; rotate it", subscription_id)
+            return ""
+
     def _subscription(self, row: Row[Any]) -> Subscription:
         return Subscription(
             id=row.id,
@@ -48,10 +62,8 @@ class SqlWebhooks(SqlWebhookLog):
             event_kinds=None if row.event_kinds is None else tuple(row.event_kinds),
             active=row.active,
             disabled_reason=row.disabled_reason,
-            secret=self._box.open(row.secret),
-            previous_secret=None
-            if row.previous_secret is None
-            else self._box.open(row.previous_secret),
+            secret=self._open(row.secret, row.id) or "",
+            previous_secret=self._open(row.previous_secret, row.id) or None,
             previous_secret_expires_at=row.previous_secret_expires_at,
             failing_since=row.failing_since,
             created_at=row.created_at,
