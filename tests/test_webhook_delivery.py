@@ -172,7 +172,16 @@ def test_only_the_subscribed_kinds_are_sent(
         acme,
         ("call.resumed", {"id_call": "c1", "id_op": 1}),
         ("call.held", {"id_call": "c1", "id_op": 1}),
-        ("operator.status", {"id_op": 1, "status": "available"}),
+        (
+            "operator.status",
+            {
+                "id_op": 1,
+                "status": "online",
+                "presence": "online",
+                "activity": "idle",
+                "reason": "operator",
+            },
+        ),
     )
     received = wait_for(receiver.snapshot)
     time.sleep(0.5)

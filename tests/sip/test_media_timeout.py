@@ -84,7 +84,8 @@ def test_a_call_whose_rtp_stops_is_hung_up_with_media_timeout(
     assert record["disconnect_reason"] == "media_timeout"
     assert record["outcome"] == "answered"
     assert record["ended_by"] == "system"
-    assert TIMEOUT <= waited <= TIMEOUT + 4
+    # silence counts from the last packet, sent an instant before the kill was timed
+    assert TIMEOUT - 0.5 <= waited <= TIMEOUT + 4
 
 
 def test_a_call_on_hold_is_not_hung_up_for_the_silence_of_hold(

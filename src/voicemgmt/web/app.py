@@ -84,6 +84,7 @@ def create_app(container: Container) -> FastAPI:
     )
     app.state.container = container
     app.state.any_account_origins = pages.AnyAccountOrigins()
+    container.directory.on_change(app.state.any_account_origins.directory_changed)
     app.state.stream_slots = events_ws.StreamSlots(
         container.settings.streams_per_token, container.settings.streams_per_user
     )

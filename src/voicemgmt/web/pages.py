@@ -28,6 +28,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from voicemgmt.bootstrap import Container
 from voicemgmt.domain.errors import NoSuchAccount, NoSuchToken
+from voicemgmt.services.directory import DirectoryChange
 from voicemgmt.web.dependencies import ContainerDep
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -58,11 +59,16 @@ def content_security_policy(frame_ancestors: list[str], *, frames: bool = False)
 
 class AnyAccountOrigins:
     """Every account's allowed origins, as a set to test one origin against (never listed),
-    recomputed at most every few seconds."""
+    recomputed at most every few seconds, and at once after an account changed in this
+    process (an origin just allowed works right away)."""
 
     def __init__(self) -> None:
         self._value: frozenset[str] = frozenset()
         self._at = -1e9
+
+    async def directory_changed(self, change: DirectoryChange) -> None:
+        if change.kind == "account":
+            self._at = -1e9
 
     async def allows(self, container: Container, origin: str) -> bool:
         if time.monotonic() - self._at > ANY_ACCOUNT_ORIGINS_SECONDS:
