@@ -82,7 +82,13 @@ async def my_state(me: Agent, container: ContainerDep) -> dict[str, Any]:
         for c in snapshot["calls"]
         if c["id_op"] == me.user.user_id or me.user.user_id in c["ringing"]
     ]
-    return {"operator": mine, "calls": calls, "seq": snapshot["seq"], "now": snapshot["now"]}
+    return {
+        "operator": mine,
+        "calls": calls,
+        "seq": snapshot["seq"],
+        "epoch": snapshot["epoch"],
+        "now": snapshot["now"],
+    }
 
 
 @router.get(

@@ -5,7 +5,17 @@ hash tag, so both keys of an account live on one shard):
 
 - ``vm:events:{42}`` — a Redis Stream of the kept events, entry id ``{seq}-0``, fields ``t``
   (``at`` in microseconds since the epoch), ``k`` (kind) and ``d`` (data as JSON);
-- ``vm:seq:{42}`` — the account's latest sequence number.
+- ``vm:seq:{42}`` — the account's latest sequence number;
+- ``vm:epoch:{42}`` — a hash: ``id``, the stream's identity (its *epoch*), and ``base``, the
+  latest sequence number when that identity was drawn.
+
+The epoch is drawn when the account's first event is published and kept as long as the stream
+is: every node reads the same one. A stream key never disappears on its own (trimming leaves
+an empty stream), so a missing stream while the counter has moved past ``base`` means Redis
+lost it (a flush, a restart without persistence, a deleted key): the next read or publish
+draws a new epoch, atomically (the same Lua function in both scripts), and clients resuming
+with the old one are told to reload. A missing epoch (everything flushed, or keys written
+before epochs existed) is drawn afresh too.
 
 Publishing runs one Lua script that takes a block of numbers from the counter, appends the
 events and trims the stream, atomically: nodes publishing at once still make one gapless order.
@@ -61,7 +71,7 @@ from voicemgmt.adapters.events import (
     resume_too_old,
     too_slow,
 )
-from voicemgmt.services.events import DEFAULT_BUFFER_SIZE, Event, Retention
+from voicemgmt.services.events import DEFAULT_BUFFER_SIZE, Event, Retention, new_epoch
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +80,31 @@ _MICROSECOND = timedelta(microseconds=1)
 _RETRY_FIRST, _RETRY_MAX = 0.05, 2.0  # seconds between a feed's attempts to reconnect
 _UNBLOCK_FIRST, _UNBLOCK_MAX = 0.002, 0.1  # seconds before unblocking a stopping feed again
 
-# KEYS: stream, counter. ARGV: max_events, age cutoff in µs ("" for none), n, then n times
-# (t, k, d). Returns the first sequence number of the block.
-_PUBLISH = """
+# KEYS: stream, counter, epoch; a candidate epoch. The stream's epoch, drawn anew (the
+# candidate) if there is none or if the stream was lost since it was drawn.
+_ENSURE_EPOCH = """
+local function ensure_epoch(stream, counter, epoch, candidate)
+  local id = redis.call('HGET', epoch, 'id')
+  local last = redis.call('GET', counter) or '0'
+  if id then
+    if redis.call('EXISTS', stream) == 1 then return id end
+    if redis.call('HGET', epoch, 'base') == last then return id end
+  end
+  redis.call('HSET', epoch, 'id', candidate, 'base', last)
+  return candidate
+end
+"""
+
+# KEYS: stream, counter, epoch. ARGV: candidate epoch.
+_EPOCH_SCRIPT = _ENSURE_EPOCH + "return ensure_epoch(KEYS[1], KEYS[2], KEYS[3], ARGV[1])\n"
+
+# KEYS: stream, counter, epoch. ARGV: max_events, age cutoff in µs ("" for none), n, then n
+# times (t, k, d), then a candidate epoch. Returns the first sequence number of the block.
+_PUBLISH = (
+    _ENSURE_EPOCH
+    + """
 local n = tonumber(ARGV[3])
+ensure_epoch(KEYS[1], KEYS[2], KEYS[3], ARGV[4 + 3 * n])
 local last = redis.call('INCRBY', KEYS[2], n)
 local first = last - n + 1
 for i = 0, n - 1 do
@@ -101,6 +132,7 @@ if ARGV[2] ~= '' then
 end
 return first
 """
+)
 
 
 def _text(value: bytes | str) -> str:
@@ -117,7 +149,7 @@ class RedisEventBus:
     ``redis`` is a ``redis.asyncio.Redis`` client (left open by :meth:`aclose`) or a URL (whose
     client :meth:`aclose` closes). ``buffer_size`` bounds each subscriber's backlog of live
     events; ``batch_size`` is how many events one read fetches. ``on_error`` is told the
-    operation (``publish``, ``last_seq``, ``read``) of every Redis error (metrics).
+    operation (``publish``, ``last_seq``, ``epoch``, ``read``) of every Redis error (metrics).
     """
 
     def __init__(
@@ -141,6 +173,7 @@ class RedisEventBus:
         self.batch_size = batch_size
         self.block_ms = block_ms
         self._publish_script = self.client.register_script(_PUBLISH)
+        self._epoch_script = self.client.register_script(_EPOCH_SCRIPT)
         self._feeds: dict[int, _Feed] = {}
         self._closed = False
         self._on_error = on_error
@@ -162,6 +195,16 @@ class RedisEventBus:
 
     def counter_key(self, account_id: int) -> str:
         return f"{self.key_prefix}seq:{{{account_id}}}"
+
+    def epoch_key(self, account_id: int) -> str:
+        return f"{self.key_prefix}epoch:{{{account_id}}}"
+
+    def _keys(self, account_id: int) -> list[str]:
+        return [
+            self.stream_key(account_id),
+            self.counter_key(account_id),
+            self.epoch_key(account_id),
+        ]
 
     async def publish(
         self, account_id: int, kind: str, data: Mapping[str, Any], at: datetime
@@ -185,12 +228,9 @@ class RedisEventBus:
         args: list[str | int] = [self.retention.max_events, cutoff, len(prepared)]
         for kind, text in prepared:
             args += [micros, kind, text]
+        args.append(new_epoch())
         with self._counted("publish"):
-            first = int(
-                await self._publish_script(
-                    keys=[self.stream_key(account_id), self.counter_key(account_id)], args=args
-                )
-            )
+            first = int(await self._publish_script(keys=self._keys(account_id), args=args))
         return [
             Event(account_id, first + offset, kind, at, decode_data(text))
             for offset, (kind, text) in enumerate(prepared)
@@ -200,6 +240,11 @@ class RedisEventBus:
         with self._counted("last_seq"):
             value = await self.client.get(self.counter_key(account_id))
         return int(value) if value is not None else 0
+
+    async def epoch(self, account_id: int) -> str:
+        with self._counted("epoch"):
+            value = await self._epoch_script(keys=self._keys(account_id), args=[new_epoch()])
+        return _text(value)
 
     def subscribe(
         self, account_id: int, after: int | None = None, *, operator: int | None = None
