@@ -260,3 +260,17 @@ def test_redis_epoch_is_drawn_once_by_concurrent_nodes_and_again_after_a_flush()
             await delete_keys(prefix + "*")
 
     asyncio.run(body())
+
+
+def test_the_state_endpoints_describe_seq_and_epoch_in_openapi(server: LiveServer) -> None:
+    with server.client() as client:
+        document = client.get("/openapi.json").json()
+    schemas = document["components"]["schemas"]
+    for path, model in (("/api/v1/me/state", "MyState"), ("/api/v1/supervision/live", "LiveState")):
+        answer = document["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]
+        assert answer["schema"] == {"$ref": f"#/components/schemas/{model}"}
+        fields = schemas[model]["properties"]
+        assert fields["epoch"]["pattern"] == EPOCH.pattern.join("^$")
+        assert fields["seq"]["minimum"] == 0
+        assert "epoch" in schemas[model]["required"]
+        assert schemas[model]["additionalProperties"] is False
