@@ -28,6 +28,7 @@ from tests.test_calls_api import FAST, bearer, token_for
 from tests.test_event_bus import REDIS_URL, delete_keys, redis_reachable
 from voicemgmt.adapters.events.redis import RedisEventBus
 from voicemgmt.config import Settings
+from voicemgmt.services.events import ResumeTooOld
 
 EPOCH = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
@@ -46,17 +47,21 @@ def hello(server: LiveServer, token: str, **params: Any) -> dict[str, Any]:
 
 def refused(server: LiveServer, token: str, **params: Any) -> tuple[int, str, list[Any]]:
     """How the server closes a connection: its code, reason and whatever frames came first."""
+    with stream(server, token, **params) as ws:
+        return drain(ws, timeout=5)
+
+
+def drain(ws: ClientConnection, timeout: float) -> tuple[int, str, list[Any]]:
+    """Frames until the server closes the connection; its code and reason."""
     frames: list[Any] = []
     closed: ConnectionClosed | None = None
-    with stream(server, token, **params) as ws:
-        try:
-            while True:
-                frames.append(json.loads(ws.recv(timeout=5)))
-        except ConnectionClosed as exc:
-            closed = exc
-        except TimeoutError:
-            raise AssertionError(f"the stream stayed open; it sent {frames}") from None
-    assert closed is not None
+    try:
+        while True:
+            frames.append(json.loads(ws.recv(timeout=timeout)))
+    except ConnectionClosed as exc:
+        closed = exc
+    except TimeoutError:
+        raise AssertionError(f"the stream stayed open; it sent {frames}") from None
     assert closed.rcvd is not None
     return closed.rcvd.code, closed.rcvd.reason, frames
 
@@ -211,11 +216,18 @@ def test_with_redis_two_nodes_share_the_epoch_until_the_stream_is_lost(
         assert hello(two, sam)["epoch"] == first["epoch"]
         assert state(two, ana, "/api/v1/me/state")["epoch"] == first["epoch"]
     with live_server(settings) as three:  # a restart: Redis kept the stream, so the epoch
-        resumed = hello(three, sam, after=first["seq"] - 1, epoch=first["epoch"])
-        assert resumed["epoch"] == first["epoch"]
-        assert resumed["seq"] >= first["seq"]
+        with stream(three, sam, after=first["seq"] - 1, epoch=first["epoch"]) as watching:
+            resumed = json.loads(watching.recv(timeout=5))
+            assert resumed["epoch"] == first["epoch"]
+            assert resumed["seq"] >= first["seq"]
+            assert json.loads(watching.recv(timeout=5))["seq"] == first["seq"]
 
-        delete_key(redis_db, f"vm:events:{{{acme.id}}}")  # Redis lost the stream
+            delete_key(redis_db, f"vm:events:{{{acme.id}}}")  # Redis lost the stream
+            # A client following it is told too, once the node's feed waited for nothing
+            # (at most its 5 s block): reload, as for a resume with the old epoch.
+            code, reason, frames = drain(watching, timeout=12)
+            assert code == 4410, (code, reason, frames)
+            assert all(frame["kind"] == "ping" for frame in frames), frames
         lost = hello(three, sam)
         assert lost["epoch"] != first["epoch"]
         code, _, frames = refused(three, sam, after=first["seq"], epoch=first["epoch"])
@@ -224,6 +236,33 @@ def test_with_redis_two_nodes_share_the_epoch_until_the_stream_is_lost(
         again = hello(three, sam)
         assert again["epoch"] == lost["epoch"]  # drawn once, then kept
         assert state(three, sam, "/api/v1/supervision/live")["epoch"] == lost["epoch"]
+
+
+@pytest.mark.arbitrary_events
+def test_a_redis_subscription_ends_with_resume_too_old_when_redis_loses_the_stream() -> None:
+    redis_reachable()
+    prefix = f"vmtest:{uuid.uuid4().hex[:12]}:"
+
+    async def body() -> None:
+        node = RedisEventBus(REDIS_URL, key_prefix=prefix, block_ms=50)
+        other = RedisEventBus(REDIS_URL, key_prefix=prefix, block_ms=50)
+        try:
+            for n in range(5):
+                await other.publish(7, "test.thing", {"n": n}, datetime.now(UTC))
+            async with node.subscribe(7, after=4) as following:
+                assert (await anext(following)).seq == 5
+                await node.client.delete(node.stream_key(7), node.counter_key(7))  # a flush
+                await other.publish(7, "test.thing", {"n": 0}, datetime.now(UTC))  # seq 1 again
+                with pytest.raises(ResumeTooOld) as told:
+                    async with asyncio.timeout(5):
+                        await anext(following)
+                assert told.value.details["epoch"] == await other.epoch(7)
+        finally:
+            await node.aclose()
+            await other.aclose()
+            await delete_keys(prefix + "*")
+
+    asyncio.run(body())
 
 
 @pytest.mark.arbitrary_events

@@ -1,21 +1,23 @@
 """The Redis event bus: each account's stream shared by several nodes.
 
 Keys (after the configurable prefix, ``vm:`` by default; the account id in braces is a cluster
-hash tag, so both keys of an account live on one shard):
+hash tag, so all the keys of an account live on one shard):
 
 - ``vm:events:{42}`` — a Redis Stream of the kept events, entry id ``{seq}-0``, fields ``t``
   (``at`` in microseconds since the epoch), ``k`` (kind) and ``d`` (data as JSON);
 - ``vm:seq:{42}`` — the account's latest sequence number;
-- ``vm:epoch:{42}`` — a hash: ``id``, the stream's identity (its *epoch*), and ``base``, the
-  latest sequence number when that identity was drawn.
+- ``vm:epoch:{42}`` — a hash: ``id``, the stream's identity (its *epoch*), and ``published``,
+  set once an event was published under it.
 
-The epoch is drawn when the account's first event is published and kept as long as the stream
-is: every node reads the same one. A stream key never disappears on its own (trimming leaves
-an empty stream), so a missing stream while the counter has moved past ``base`` means Redis
-lost it (a flush, a restart without persistence, a deleted key): the next read or publish
-draws a new epoch, atomically (the same Lua function in both scripts), and clients resuming
-with the old one are told to reload. A missing epoch (everything flushed, or keys written
-before epochs existed) is drawn afresh too.
+The epoch is drawn when first read or published, and kept as long as the stream is: every
+node reads the same one. A stream key never disappears on its own (trimming leaves an empty
+stream), so a missing stream that had events under the epoch means Redis lost it (a flush, a
+restart without persistence, a deleted key): the next read or publish draws a new epoch,
+atomically (the same Lua function in both scripts), and clients resuming with the old one are
+told to reload. So is a missing epoch (keys written before epochs existed). A node's feed
+checks the epoch whenever a read waited for nothing, and ends its subscriptions with
+``ResumeTooOld`` (reload) if it changed: a stream numbered afresh would otherwise sit below
+its cursor, never read.
 
 Publishing runs one Lua script that takes a block of numbers from the counter, appends the
 events and trims the stream, atomically: nodes publishing at once still make one gapless order.
@@ -79,24 +81,24 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _RETRY_FIRST, _RETRY_MAX = 0.05, 2.0  # seconds between a feed's attempts to reconnect
 _UNBLOCK_FIRST, _UNBLOCK_MAX = 0.002, 0.1  # seconds before unblocking a stopping feed again
+_READ_MARGIN = 5.0  # seconds a reply may take beyond a read's block before it is given up
 
-# KEYS: stream, counter, epoch; a candidate epoch. The stream's epoch, drawn anew (the
-# candidate) if there is none or if the stream was lost since it was drawn.
+# The stream's epoch (hash fields ``id``, ``published``), drawn anew (``candidate``) if there is
+# none, or if the stream had events under it and is gone (Redis lost it).
 _ENSURE_EPOCH = """
-local function ensure_epoch(stream, counter, epoch, candidate)
+local function ensure_epoch(stream, epoch, candidate)
   local id = redis.call('HGET', epoch, 'id')
-  local last = redis.call('GET', counter) or '0'
-  if id then
-    if redis.call('EXISTS', stream) == 1 then return id end
-    if redis.call('HGET', epoch, 'base') == last then return id end
-  end
-  redis.call('HSET', epoch, 'id', candidate, 'base', last)
+  local exists = redis.call('EXISTS', stream) == 1
+  if id and (exists or not redis.call('HGET', epoch, 'published')) then return id end
+  redis.call('DEL', epoch)
+  redis.call('HSET', epoch, 'id', candidate)
+  if exists then redis.call('HSET', epoch, 'published', '1') end
   return candidate
 end
 """
 
 # KEYS: stream, counter, epoch. ARGV: candidate epoch.
-_EPOCH_SCRIPT = _ENSURE_EPOCH + "return ensure_epoch(KEYS[1], KEYS[2], KEYS[3], ARGV[1])\n"
+_EPOCH_SCRIPT = _ENSURE_EPOCH + "return ensure_epoch(KEYS[1], KEYS[3], ARGV[1])\n"
 
 # KEYS: stream, counter, epoch. ARGV: max_events, age cutoff in µs ("" for none), n, then n
 # times (t, k, d), then a candidate epoch. Returns the first sequence number of the block.
@@ -104,7 +106,8 @@ _PUBLISH = (
     _ENSURE_EPOCH
     + """
 local n = tonumber(ARGV[3])
-ensure_epoch(KEYS[1], KEYS[2], KEYS[3], ARGV[4 + 3 * n])
+ensure_epoch(KEYS[1], KEYS[3], ARGV[4 + 3 * n])
+redis.call('HSETNX', KEYS[3], 'published', '1')
 local last = redis.call('INCRBY', KEYS[2], n)
 local first = last - n + 1
 for i = 0, n - 1 do
@@ -166,7 +169,13 @@ class RedisEventBus:
         if buffer_size < 1 or batch_size < 1 or block_ms < 1:
             raise ValueError("buffer_size, batch_size and block_ms must be positive")
         self._owns_client = isinstance(redis, str)
-        self.client: Redis = Redis.from_url(redis) if isinstance(redis, str) else redis
+        # A feed's read blocks for block_ms: the socket timeout must be longer (redis-py 8
+        # defaults to 5 s, as long as the default block, and idle feeds then failed every 5 s).
+        self.client: Redis = (
+            Redis.from_url(redis, socket_timeout=block_ms / 1000 + _READ_MARGIN)
+            if isinstance(redis, str)
+            else redis
+        )
         self.retention = retention or Retention()
         self.key_prefix = key_prefix
         self.buffer_size = buffer_size
@@ -292,7 +301,7 @@ class RedisEventBus:
         return events
 
     def _join(
-        self, account_id: int, cursor: int, operator: int | None
+        self, account_id: int, cursor: int, epoch: str, operator: int | None
     ) -> tuple[Inbox, _Feed | None, int]:
         """A new inbox on the account's feed, and how far the feed had read when it joined."""
         inbox = Inbox(account_id, self.buffer_size, operator)
@@ -301,7 +310,7 @@ class RedisEventBus:
             return inbox, None, cursor
         feed = self._feeds.get(account_id)
         if feed is None:
-            feed = self._feeds[account_id] = _Feed(self, account_id, cursor)
+            feed = self._feeds[account_id] = _Feed(self, account_id, cursor, epoch)
         feed.inboxes.add(inbox)
         return inbox, feed, feed.cursor
 
@@ -324,10 +333,11 @@ class _Feed:
     than a cancellation in the middle of a command.
     """
 
-    def __init__(self, bus: RedisEventBus, account_id: int, cursor: int) -> None:
+    def __init__(self, bus: RedisEventBus, account_id: int, cursor: int, epoch: str) -> None:
         self.bus = bus
         self.account_id = account_id
         self.cursor = cursor
+        self.epoch = epoch  # the stream's when the feed's first subscriber started
         self.inboxes = Audience()
         self._connection = bus.client.client()
         self._client_id: int | None = None
@@ -359,6 +369,9 @@ class _Feed:
                     reply = await self._connection.xread(
                         {key: f"{self.cursor}-0"}, count=count, block=self.bus.block_ms
                     )
+                    entries = _only_stream(reply)
+                    if not entries and not self._stopping.is_set() and await self._restarted():
+                        return
                 except (RedisConnectionError, RedisTimeoutError) as exc:
                     self.bus.error("read")
                     log.warning("event feed of account %s: %s", self.account_id, exc)
@@ -369,7 +382,7 @@ class _Feed:
                     retry_in = min(retry_in * 2, _RETRY_MAX)
                     continue
                 retry_in = _RETRY_FIRST
-                events = self.bus._decode(self.account_id, _only_stream(reply))
+                events = self.bus._decode(self.account_id, entries)
                 if events and events[0].seq != self.cursor + 1:
                     self._skipped(self.cursor, events[0].seq)
                 if events:
@@ -386,6 +399,21 @@ class _Feed:
         finally:
             self.bus._forget(self)
             await self._connection.aclose()
+
+    async def _restarted(self) -> bool:
+        """Whether the stream changed epoch since the feed started (Redis lost it: its new
+        events may be numbered below the cursor, and this feed would wait for them forever);
+        its subscriptions then end with ``ResumeTooOld``, which tells clients to reload.
+        Checked whenever a read waited ``block_ms`` for nothing."""
+        epoch = await self.bus.epoch(self.account_id)
+        if epoch == self.epoch:
+            return False
+        error = resume_too_old(self.account_id, self.cursor, None)
+        error.details["epoch"] = epoch
+        for inbox in self.inboxes:
+            inbox.fail(error)
+        self.inboxes.clear()
+        return True
 
     def _skipped(self, cursor: int, first: int) -> None:
         """Events after ``cursor`` were trimmed before the feed read them: the subscriptions
@@ -482,6 +510,7 @@ class RedisSubscription:
     async def _start(self) -> None:
         self._started = True
         try:
+            epoch = await self._bus.epoch(self._account_id)  # before last: a feed compares it
             last = await self._bus.last_seq(self._account_id)
             if self._closed:
                 return
@@ -491,7 +520,7 @@ class RedisSubscription:
             self._known_last = last
             # Join the feed before reading the stream, so that nothing falls between the two.
             self._inbox, self._feed, joined_at = self._bus._join(
-                self._account_id, last, self._operator
+                self._account_id, last, epoch, self._operator
             )
             # The inbox has what the feed reads after joined_at; the stream, the rest.
             self._known_last = max(last, joined_at)
