@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -23,10 +24,20 @@ from redis.asyncio import Redis
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from tests.support import LiveServer, SeededAccount, live_server, make_settings, seed_two_accounts
+from tests.support import (
+    LiveServer,
+    SeededAccount,
+    live_server,
+    make_settings,
+    run_on,
+    seed_two_accounts,
+)
 from tests.test_calls_api import FAST, bearer, token_for
 from tests.test_event_bus import REDIS_URL, delete_keys, redis_reachable
+from tests.test_webhook_delivery import call_events, fast_retries, publish, subscribe
+from tests.webhook_receiver import Receiver, wait_for
 from voicemgmt.adapters.events.redis import RedisEventBus
+from voicemgmt.bootstrap import Container
 from voicemgmt.config import Settings
 from voicemgmt.services.events import ResumeTooOld
 
@@ -239,7 +250,10 @@ def test_with_redis_two_nodes_share_the_epoch_until_the_stream_is_lost(
 
 
 @pytest.mark.arbitrary_events
-def test_a_redis_subscription_ends_with_resume_too_old_when_redis_loses_the_stream() -> None:
+@pytest.mark.parametrize("published", [1, 8])  # the new stream behind the cursor (5), past it
+def test_a_redis_subscription_ends_with_resume_too_old_when_redis_loses_the_stream(
+    published: int,
+) -> None:
     redis_reachable()
     prefix = f"vmtest:{uuid.uuid4().hex[:12]}:"
 
@@ -252,7 +266,8 @@ def test_a_redis_subscription_ends_with_resume_too_old_when_redis_loses_the_stre
             async with node.subscribe(7, after=4) as following:
                 assert (await anext(following)).seq == 5
                 await node.client.delete(node.stream_key(7), node.counter_key(7))  # a flush
-                await other.publish(7, "test.thing", {"n": 0}, datetime.now(UTC))  # seq 1 again
+                for n in range(published):  # numbered from 1 again
+                    await other.publish(7, "test.thing", {"n": n}, datetime.now(UTC))
                 with pytest.raises(ResumeTooOld) as told:
                     async with asyncio.timeout(5):
                         await anext(following)
@@ -313,3 +328,32 @@ def test_the_state_endpoints_describe_seq_and_epoch_in_openapi(server: LiveServe
         assert fields["seq"]["minimum"] == 0
         assert "epoch" in schemas[model]["required"]
         assert schemas[model]["additionalProperties"] is False
+
+
+def test_webhooks_follow_a_redis_stream_numbered_afresh_after_redis_lost_it(
+    tmp_path: Path, redis_db: str
+) -> None:
+    settings = fast_retries(tmp_path, "", event_bus="redis", redis_url=redis_db)
+    acme, _globex = seed_two_accounts(settings)
+
+    async def allow_loopback(c: Container) -> None:
+        await c.webhooks.allow_private_targets(acme.id, True)
+
+    run_on(settings, allow_loopback)
+    receiver = Receiver()
+    receiver.start()
+    try:
+        with live_server(settings) as server:
+            subscribe(server, acme, receiver.url)
+            publish(server, acme, *call_events(2, 3))
+            wait_for(lambda: len(receiver.snapshot()) >= 6, what="the first six deliveries")
+            delete_key(redis_db, f"vm:events:{{{acme.id}}}")  # Redis lost everything:
+            delete_key(redis_db, f"vm:seq:{{{acme.id}}}")  # the numbering starts again,
+            publish(server, acme, *call_events(2, 4))  # and passes the recorder's position
+            wait_for(lambda: len(receiver.snapshot()) >= 14, what="the events after the loss")
+            time.sleep(0.5)
+        bodies = [json.loads(r.body) for r in receiver.snapshot()]
+        assert len(bodies) == 14
+        assert sorted(b["seq"] for b in bodies[6:]) == list(range(1, 9))
+    finally:
+        receiver.stop()

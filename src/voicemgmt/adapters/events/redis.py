@@ -4,7 +4,8 @@ Keys (after the configurable prefix, ``vm:`` by default; the account id in brace
 hash tag, so all the keys of an account live on one shard):
 
 - ``vm:events:{42}`` — a Redis Stream of the kept events, entry id ``{seq}-0``, fields ``t``
-  (``at`` in microseconds since the epoch), ``k`` (kind) and ``d`` (data as JSON);
+  (``at`` in microseconds since the epoch), ``k`` (kind), ``d`` (data as JSON) and ``e`` (the
+  stream's epoch when it was published);
 - ``vm:seq:{42}`` — the account's latest sequence number;
 - ``vm:epoch:{42}`` — a hash: ``id``, the stream's identity (its *epoch*), and ``published``,
   set once an event was published under it.
@@ -15,9 +16,10 @@ stream), so a missing stream that had events under the epoch means Redis lost it
 restart without persistence, a deleted key): the next read or publish draws a new epoch,
 atomically (the same Lua function in both scripts), and clients resuming with the old one are
 told to reload. So is a missing epoch (keys written before epochs existed). A node's feed
-checks the epoch whenever a read waited for nothing, and ends its subscriptions with
-``ResumeTooOld`` (reload) if it changed: a stream numbered afresh would otherwise sit below
-its cursor, never read.
+checks the epoch of what it reads (each entry carries it) and, whenever a read waited for
+nothing, the stream's; if it changed, it ends its subscriptions with ``ResumeTooOld``
+(reload): a stream numbered afresh would otherwise sit below its cursor, never read, or be
+read from past the cursor, its first events silently skipped.
 
 Publishing runs one Lua script that takes a block of numbers from the counter, appends the
 events and trims the stream, atomically: nodes publishing at once still make one gapless order.
@@ -106,14 +108,14 @@ _PUBLISH = (
     _ENSURE_EPOCH
     + """
 local n = tonumber(ARGV[3])
-ensure_epoch(KEYS[1], KEYS[3], ARGV[4 + 3 * n])
+local epoch = ensure_epoch(KEYS[1], KEYS[3], ARGV[4 + 3 * n])
 redis.call('HSETNX', KEYS[3], 'published', '1')
 local last = redis.call('INCRBY', KEYS[2], n)
 local first = last - n + 1
 for i = 0, n - 1 do
   local at = 4 + 3 * i
   redis.call('XADD', KEYS[1], string.format('%d-0', first + i),
-             't', ARGV[at], 'k', ARGV[at + 1], 'd', ARGV[at + 2])
+             't', ARGV[at], 'k', ARGV[at + 1], 'd', ARGV[at + 2], 'e', epoch)
 end
 redis.call('XTRIM', KEYS[1], 'MAXLEN', ARGV[1])
 if ARGV[2] ~= '' then
@@ -370,7 +372,11 @@ class _Feed:
                         {key: f"{self.cursor}-0"}, count=count, block=self.bus.block_ms
                     )
                     entries = _only_stream(reply)
-                    if not entries and not self._stopping.is_set() and await self._restarted():
+                    if entries:
+                        if self._foreign(entries):
+                            self._restart(_entry_epoch(entries[-1]) or "")
+                            return
+                    elif not self._stopping.is_set() and await self._restarted():
                         return
                 except (RedisConnectionError, RedisTimeoutError) as exc:
                     self.bus.error("read")
@@ -408,12 +414,20 @@ class _Feed:
         epoch = await self.bus.epoch(self.account_id)
         if epoch == self.epoch:
             return False
+        self._restart(epoch)
+        return True
+
+    def _foreign(self, entries: Sequence[Any]) -> bool:
+        """Whether some of the entries read were published under another epoch (entries
+        written before epochs existed carry none)."""
+        return any(e is not None and e != self.epoch for e in map(_entry_epoch, entries))
+
+    def _restart(self, epoch: str) -> None:
         error = resume_too_old(self.account_id, self.cursor, None)
         error.details["epoch"] = epoch
         for inbox in self.inboxes:
             inbox.fail(error)
         self.inboxes.clear()
-        return True
 
     def _skipped(self, cursor: int, first: int) -> None:
         """Events after ``cursor`` were trimmed before the feed read them: the subscriptions
@@ -422,6 +436,13 @@ class _Feed:
         for inbox in [inbox for inbox in self.inboxes if inbox.operator is not None]:
             inbox.fail(error)
             self.inboxes.discard(inbox)
+
+
+def _entry_epoch(entry: Any) -> str | None:
+    """The epoch a stream entry was published under (``e``), if it says."""
+    _entry_id, raw_fields = entry
+    value = raw_fields.get(b"e", raw_fields.get("e"))
+    return None if value is None else _text(value)
 
 
 def _only_stream(reply: Any) -> list[Any]:
