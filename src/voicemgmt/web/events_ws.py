@@ -137,8 +137,11 @@ async def _stream(
                 asyncio.create_task(_heartbeat(websocket, sent)),
             ]
             await _forward(websocket, subscription, mine, sent)
-    except ResumeTooOld:
-        await _close(websocket, 4410, "resume point too old: reload and reconnect")
+    except ResumeTooOld as exc:
+        if exc.details.get("epoch") is not None:  # Redis lost the stream while we followed it
+            await _close(websocket, 4410, "the event stream restarted: reload and reconnect")
+        else:
+            await _close(websocket, 4410, "resume point too old: reload and reconnect")
     except SubscriberTooSlow:
         await _close(websocket, 4429, "too far behind: reconnect with after")
     except InvalidInput:
