@@ -101,11 +101,12 @@ def free_port() -> int:
 
 
 class LiveServer:
-    """The real application under uvicorn, in a thread, on a free loopback port."""
+    """The real application under uvicorn, in a thread, on a free loopback port (or ``port``:
+    a restarted server where its clients expect it)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, port: int | None = None) -> None:
         self.settings = settings
-        self.port = free_port()
+        self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.container = build(settings)
         # the options ``voicemgmt serve`` runs with (proxies, head limits), on loopback
@@ -169,8 +170,8 @@ def bearer(token: str) -> dict[str, str]:
 
 
 @contextmanager
-def live_server(settings: Settings) -> Iterator[LiveServer]:
-    server = LiveServer(settings)
+def live_server(settings: Settings, port: int | None = None) -> Iterator[LiveServer]:
+    server = LiveServer(settings, port)
     server.start()
     try:
         yield server

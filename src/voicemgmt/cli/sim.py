@@ -28,6 +28,7 @@ from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, NoReturn
+from urllib.parse import quote
 
 import httpx
 import typer
@@ -319,6 +320,7 @@ class LoadRun:
         self.tasks: set[asyncio.Task[Any]] = set()  # the stream's reader, the progress
         self.operator_jobs: set[asyncio.Task[None]] = set()
         self.last_seq: int | None = None
+        self.epoch: str | None = None  # the stream's identity, sent back with after
         self.stream_failures = 0  # in a row, since the last hello
         self.loop = asyncio.get_running_loop()
 
@@ -456,7 +458,10 @@ class LoadRun:
         base = self.plan.base_url
         ws = "wss" + base[len("https") :] if base.startswith("https") else "ws" + base[4:]
         url = f"{ws}/vm/events?token_session={self.supervisor_token}"
-        return url if self.last_seq is None else f"{url}&after={self.last_seq}"
+        if self.last_seq is None:
+            return url
+        epoch = "" if self.epoch is None else f"&epoch={quote(self.epoch)}"
+        return f"{url}&after={self.last_seq}{epoch}"
 
     async def listen(self) -> None:
         """Read the supervisor's stream; resume after a drop; a lost stream stops the load."""
@@ -476,8 +481,8 @@ class LoadRun:
                 code = closed.rcvd.code if closed.rcvd is not None else None
                 if code == 4401:
                     return self._lose_stream("the supervisor's token was refused (4401)")
-                if code == 4410:  # events gone: start afresh, counting what was seen
-                    self.events_lost, self.last_seq = True, None
+                if code == 4410:  # events gone or another stream: start afresh, counting
+                    self.events_lost, self.last_seq, self.epoch = True, None, None
                 self.stream_reconnects += 1
                 self.stream_failures += 1
             except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as exc:
@@ -506,6 +511,8 @@ class LoadRun:
         if kind == "hello":
             if self.last_seq is None:
                 self.last_seq = int(frame.get("seq") or 0)
+            if isinstance(epoch := frame.get("epoch"), str):
+                self.epoch = epoch
             self.stream_failures = 0
             self.stream_ready.set()
             return

@@ -29,6 +29,8 @@ Errors (to be added to the tree in ``voicemgmt.domain.errors``)::
 from __future__ import annotations
 
 import json
+import re
+import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -38,17 +40,32 @@ from typing import Any, Protocol, Self
 from voicemgmt.domain.errors import ResumeTooOld, SubscriberTooSlow
 
 __all__ = [
+    "EPOCH_PATTERN",
     "Event",
     "EventBus",
     "ResumeTooOld",
     "Retention",
     "SubscriberTooSlow",
     "Subscription",
+    "is_epoch",
+    "new_epoch",
     "operators_concerned",
 ]
 
 DEFAULT_MAX_EVENTS = 10_000
 DEFAULT_BUFFER_SIZE = 1_000
+EPOCH_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+_EPOCH = re.compile(EPOCH_PATTERN)
+
+
+def new_epoch() -> str:
+    """A fresh stream identity: 16 random URL-safe characters."""
+    return secrets.token_urlsafe(12)
+
+
+def is_epoch(text: str) -> bool:
+    """Whether ``text`` has the form of a stream identity (:data:`EPOCH_PATTERN`)."""
+    return _EPOCH.fullmatch(text) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +192,12 @@ class EventBus(Protocol):
 
     async def last_seq(self, account_id: int) -> int:
         """The sequence number of the account's latest event, 0 if it has none."""
+        ...
+
+    async def epoch(self, account_id: int) -> str:
+        """The identity of the account's stream: the same on every node and for as long as its
+        sequence numbers go on from the same start; different once they may have restarted.
+        Opaque, at most 64 characters of ``[A-Za-z0-9_-]``."""
         ...
 
     def subscribe(

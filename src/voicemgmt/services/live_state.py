@@ -112,13 +112,19 @@ def live_call(call: Call, now: float) -> dict[str, Any]:
 
 
 def live_snapshot(
-    core: RoutingCore, shown_since: dict[int, tuple[str, float]], now: float, seq: int
+    core: RoutingCore,
+    shown_since: dict[int, tuple[str, float]],
+    now: float,
+    seq: int,
+    epoch: str,
 ) -> dict[str, Any]:
-    """Live operators, calls and queues of one core, as of stream position ``seq``."""
+    """Live operators, calls and queues of one core, as of stream position ``seq`` of the
+    stream ``epoch``."""
     operators = [live_operator(o, shown_since) for o in sorted(core.operators.values(), key=by_id)]
     calls = [live_call(c, now) for c in core.calls.values()]
     return {
         "seq": seq,
+        "epoch": epoch,
         "now": iso(now),
         "operators": operators,
         "queues": [queue_of(core, group_id, now) for group_id in sorted(core.groups)],

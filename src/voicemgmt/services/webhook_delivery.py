@@ -7,7 +7,9 @@ Two loops, on every node that serves:
   active subscription and the new position. An event published while no recorder ran (a
   restart) is copied when the recorder resumes, as long as the bus still keeps it (Redis); an
   in-memory bus starts afresh with the process, which the recorder notices (the stored
-  position is beyond the bus's latest event) and follows as a new *epoch* of the stream.
+  position is beyond the bus's latest event) and follows as a new *epoch* of the stream; so
+  does a change of the bus's own epoch while the recorder runs (Redis lost the stream and
+  numbers it afresh), unless another node's recorder already moved the stored epoch on.
   Writing the outbox is idempotent, so several nodes may copy the same stream.
 - **The sender** claims due deliveries with a lease (``SELECT … FOR UPDATE SKIP LOCKED`` on
   PostgreSQL), so exactly one node attempts each, keeps up to ``concurrency`` attempts in
@@ -122,6 +124,8 @@ class WebhookDispatcher:
         self._tasks: list[asyncio.Task[None]] = []
         self._in_flight: set[asyncio.Task[None]] = set()
         self._copied: dict[int, tuple[int, int]] = {}  # account → (epoch, seq) copied
+        # account → (stored epoch, the bus's epoch) when this recorder last started copying
+        self._streams: dict[int, tuple[int, str]] = {}
         self._leased: set[int] = set()  # outbox rows claimed, outcome not yet stored
         self._outcomes: list[Outcome] = []
         self._wake = asyncio.Event()
@@ -215,12 +219,19 @@ class WebhookDispatcher:
         while True:
             try:
                 epoch, seq = await self._store.position(account_id)
-                if seq > await self._bus.last_seq(account_id):
-                    # The bus began afresh (an in-memory bus after a restart): a new epoch.
+                stream = await self._bus.epoch(account_id)
+                seen = self._streams.get(account_id)
+                # The bus began afresh: an in-memory bus after a restart, or a bus whose epoch
+                # changed since this recorder last read (unless another node moved on already).
+                afresh = seen is not None and seen[1] != stream and seen[0] == epoch
+                if afresh or seq > await self._bus.last_seq(account_id):
                     epoch, seq = epoch + 1, 0
                     await self._store.record(account_id, epoch, seq, [])
+                self._streams[account_id] = (epoch, stream)
                 await self._copy(account_id, epoch, seq)
             except ResumeTooOld as exc:
+                if exc.details.get("epoch") is not None:
+                    continue  # the stream was lost (Redis): start again on the new one
                 first_kept = exc.details.get("first_kept") or await self._bus.last_seq(account_id)
                 log.error(
                     "webhooks of account %s missed events %s to %s: no longer kept by the bus",

@@ -26,6 +26,7 @@ from voicemgmt.domain.routing.model import GroupPolicy, Outcome, Presence
 from voicemgmt.services.tokens import TokenOwner
 from voicemgmt.web.dependencies import ContainerDep, TokenOwnerDep
 from voicemgmt.web.json_body import StrictJsonRoute
+from voicemgmt.web.live_schemas import MyState
 
 router = APIRouter(prefix="/api/v1", route_class=StrictJsonRoute)
 
@@ -73,7 +74,12 @@ async def set_my_status(body: StatusIn, me: Agent, container: ContainerDep) -> d
     return {"status": body.status}
 
 
-@router.get("/me/state", tags=["operator"], summary="My status and my current call")
+@router.get(
+    "/me/state",
+    tags=["operator"],
+    summary="My status and my current call",
+    response_model=MyState,
+)
 async def my_state(me: Agent, container: ContainerDep) -> dict[str, Any]:
     snapshot = await container.routing.snapshot(me.user.account_id)
     mine = next((o for o in snapshot["operators"] if o["id_op"] == me.user.user_id), None)
@@ -82,7 +88,13 @@ async def my_state(me: Agent, container: ContainerDep) -> dict[str, Any]:
         for c in snapshot["calls"]
         if c["id_op"] == me.user.user_id or me.user.user_id in c["ringing"]
     ]
-    return {"operator": mine, "calls": calls, "seq": snapshot["seq"], "now": snapshot["now"]}
+    return {
+        "operator": mine,
+        "calls": calls,
+        "seq": snapshot["seq"],
+        "epoch": snapshot["epoch"],
+        "now": snapshot["now"],
+    }
 
 
 @router.get(

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
 from pydantic.json_schema import GenerateJsonSchema
 
 from voicemgmt.domain.routing.model import Activity, Outcome, Presence, Side
+from voicemgmt.services.events import EPOCH_PATTERN
 
 SCHEMA_PATH = "/events.schema.json"
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
@@ -255,6 +256,14 @@ class Hello(_Closed):
 
     kind: Literal["hello"]
     seq: int = Field(ge=0, description="The account's latest sequence number (0: none yet).")
+    epoch: str = Field(
+        pattern=EPOCH_PATTERN,
+        description=(
+            "The stream's identity: sequence numbers only mean something within one epoch. It"
+            " changes when the numbering restarts (a restart of a single node, Redis losing the"
+            " stream). Resume with `after` and this `epoch`; a different one is closed with 4410."
+        ),
+    )
 
 
 class Ping(_Closed):

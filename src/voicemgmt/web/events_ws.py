@@ -1,13 +1,18 @@
-"""The account's event stream over a WebSocket: ``/vm/events?token_session=…&after=N``.
+"""The account's event stream over a WebSocket: ``/vm/events?token_session=…&after=N&epoch=E``.
 
 Each frame is one event, ``{"seq", "kind", "at", "data"}``, filtered to what the token's user
-may see: an operator their own status and calls, a supervisor the whole account. A client
-that lost its connection reconnects with ``after`` = the last ``seq`` it saw and misses
-nothing. Close codes: 4401 token invalid or deleted, 4410 resume point too old (reload the
-state and reconnect without ``after``), 4429 the client fell too far behind (reconnect with
-``after``), 4400 bad parameters, 4409 too many streams already open with this token
-(``streams_per_token``) or for this user, all their tokens together (``streams_per_user``):
-counted per process; close another tab, or retry later.
+may see: an operator their own status and calls, a supervisor the whole account. The first
+frame, ``hello``, gives the stream's ``epoch`` (its identity: sequence numbers only mean
+something within one). A client that lost its connection reconnects with ``after`` = the last
+``seq`` it saw and ``epoch`` = the one it was given, and misses nothing.
+
+Close codes: 4401 token invalid or deleted; 4410 reload the state and reconnect without
+``after`` — the resume point is no longer kept, or ``epoch`` is not the stream's any more (a
+restart, a Redis that lost the stream: the numbers restarted, so ``after`` would silently
+skip events); 4429 the client fell too far behind (reconnect with ``after``); 4400 bad
+parameters; 4409 too many streams already open with this token (``streams_per_token``) or
+for this user, all their tokens together (``streams_per_user``): counted per process; close
+another tab, or retry later.
 """
 
 from __future__ import annotations
@@ -23,7 +28,12 @@ from voicemgmt.bootstrap import Container
 from voicemgmt.domain.directory import UserRef, UserType
 from voicemgmt.domain.errors import InvalidInput, NoSuchToken
 from voicemgmt.domain.tokens import token_fingerprint
-from voicemgmt.services.events import ResumeTooOld, SubscriberTooSlow, Subscription
+from voicemgmt.services.events import (
+    ResumeTooOld,
+    SubscriberTooSlow,
+    Subscription,
+    is_epoch,
+)
 from voicemgmt.services.sessions import SESSION_REVOKED
 
 router = APIRouter()
@@ -66,6 +76,7 @@ async def event_stream(websocket: WebSocket) -> None:
     container = websocket.app.state.container
     token = websocket.query_params.get("token_session", "")
     after_raw = websocket.query_params.get("after")
+    epoch = websocket.query_params.get("epoch")
     # Accept first, then refuse with a code: a browser sees the reason, not a bare failure.
     await websocket.accept()
     try:
@@ -80,6 +91,9 @@ async def event_stream(websocket: WebSocket) -> None:
     if after is not None and not 0 <= after < 2**62:
         await _close(websocket, 4400, "after must be a sequence number")
         return
+    if epoch is not None and not is_epoch(epoch):
+        await _close(websocket, 4400, "epoch must be a stream identity as given in hello")
+        return
     mine = token_fingerprint(token)
     slots: StreamSlots = websocket.app.state.stream_slots
     refusal = slots.take(mine, owner.user)
@@ -87,15 +101,25 @@ async def event_stream(websocket: WebSocket) -> None:
         await _close(websocket, 4409, refusal)
         return
     try:
-        await _stream(websocket, container, owner.user, mine, after)
+        await _stream(websocket, container, owner.user, mine, after, epoch)
     finally:
         slots.give_back(mine, owner.user)
 
 
 async def _stream(
-    websocket: WebSocket, container: Container, user: UserRef, mine: str, after: int | None
+    websocket: WebSocket,
+    container: Container,
+    user: UserRef,
+    mine: str,
+    after: int | None,
+    epoch: str | None,
 ) -> None:
     bus = container.bus
+    current = await bus.epoch(user.account_id)
+    if epoch is not None and epoch != current:
+        # Another stream: its numbers restarted, so no ``after`` can resume it without gaps.
+        await _close(websocket, 4410, "the event stream restarted: reload and reconnect")
+        return
     # An operator's stream carries their own status and calls; a supervisor's, the account.
     operator = user.user_id if user.user_type is UserType.AGENT else None
     subscription = bus.subscribe(user.account_id, after, operator=operator)
@@ -105,15 +129,19 @@ async def _stream(
     open_streams.inc()
     try:
         async with subscription:
-            await websocket.send_json({"kind": "hello", "seq": await bus.last_seq(user.account_id)})
+            last = await bus.last_seq(user.account_id)
+            await websocket.send_json({"kind": "hello", "seq": last, "epoch": current})
             sent.now()
             helpers = [
                 asyncio.create_task(_drain(websocket, subscription)),
                 asyncio.create_task(_heartbeat(websocket, sent)),
             ]
             await _forward(websocket, subscription, mine, sent)
-    except ResumeTooOld:
-        await _close(websocket, 4410, "resume point too old: reload and reconnect")
+    except ResumeTooOld as exc:
+        if exc.details.get("epoch") is not None:  # Redis lost the stream while we followed it
+            await _close(websocket, 4410, "the event stream restarted: reload and reconnect")
+        else:
+            await _close(websocket, 4410, "resume point too old: reload and reconnect")
     except SubscriberTooSlow:
         await _close(websocket, 4429, "too far behind: reconnect with after")
     except InvalidInput:

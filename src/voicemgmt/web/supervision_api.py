@@ -29,6 +29,7 @@ from voicemgmt.services.tokens import TokenOwner
 from voicemgmt.web.calls_api import OperatorId, StatusIn
 from voicemgmt.web.dependencies import AccountDep, ContainerDep, TokenOwnerDep
 from voicemgmt.web.json_body import StrictJsonRoute
+from voicemgmt.web.live_schemas import LiveState
 
 router = APIRouter(prefix="/api/v1", route_class=StrictJsonRoute)
 
@@ -61,7 +62,12 @@ def _utc(moment: datetime) -> datetime:
 # supervisors: live
 
 
-@router.get("/supervision/live", tags=["supervisor"], summary="Live operators, calls, queues")
+@router.get(
+    "/supervision/live",
+    tags=["supervisor"],
+    summary="Live operators, calls, queues",
+    response_model=LiveState,
+)
 async def live(me: Supervisor, container: ContainerDep) -> dict[str, Any]:
     return await container.routing.snapshot(me.user.account_id)
 

@@ -6,6 +6,9 @@ events to the inboxes they are for without ever awaiting, so within one
 event loop a publish is atomic: sequence numbers are gapless and every subscriber sees them in
 order. A subscription snapshots the events it must replay and registers its inbox in the same
 synchronous step, so the hand-over from replay to live can neither lose nor repeat an event.
+
+Nothing survives the process: every account's numbering starts again at 1 with the next one,
+so the bus draws its :meth:`~InMemoryEventBus.epoch` afresh each time it is created.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from voicemgmt.adapters.events import (
     normalized_at,
     resume_too_old,
 )
-from voicemgmt.services.events import DEFAULT_BUFFER_SIZE, Event, Retention
+from voicemgmt.services.events import DEFAULT_BUFFER_SIZE, Event, Retention, new_epoch
 
 
 @dataclass(eq=False, slots=True)
@@ -57,6 +60,7 @@ class InMemoryEventBus:
         self.buffer_size = buffer_size
         self._logs: dict[int, _AccountLog] = {}
         self._closed = False
+        self._epoch = new_epoch()
 
     async def publish(
         self, account_id: int, kind: str, data: Mapping[str, Any], at: datetime
@@ -90,6 +94,10 @@ class InMemoryEventBus:
     async def last_seq(self, account_id: int) -> int:
         log = self._logs.get(account_id)
         return log.last_seq if log else 0
+
+    async def epoch(self, account_id: int) -> str:
+        """One identity for every account, drawn when this bus (this process) started."""
+        return self._epoch
 
     def subscribe(
         self, account_id: int, after: int | None = None, *, operator: int | None = None

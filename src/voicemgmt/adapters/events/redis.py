@@ -1,11 +1,25 @@
 """The Redis event bus: each account's stream shared by several nodes.
 
 Keys (after the configurable prefix, ``vm:`` by default; the account id in braces is a cluster
-hash tag, so both keys of an account live on one shard):
+hash tag, so all the keys of an account live on one shard):
 
 - ``vm:events:{42}`` — a Redis Stream of the kept events, entry id ``{seq}-0``, fields ``t``
-  (``at`` in microseconds since the epoch), ``k`` (kind) and ``d`` (data as JSON);
-- ``vm:seq:{42}`` — the account's latest sequence number.
+  (``at`` in microseconds since the epoch), ``k`` (kind), ``d`` (data as JSON) and ``e`` (the
+  stream's epoch when it was published);
+- ``vm:seq:{42}`` — the account's latest sequence number;
+- ``vm:epoch:{42}`` — a hash: ``id``, the stream's identity (its *epoch*), and ``published``,
+  set once an event was published under it.
+
+The epoch is drawn when first read or published, and kept as long as the stream is: every
+node reads the same one. A stream key never disappears on its own (trimming leaves an empty
+stream), so a missing stream that had events under the epoch means Redis lost it (a flush, a
+restart without persistence, a deleted key): the next read or publish draws a new epoch,
+atomically (the same Lua function in both scripts), and clients resuming with the old one are
+told to reload. So is a missing epoch (keys written before epochs existed). A node's feed
+checks the epoch of what it reads (each entry carries it) and, whenever a read waited for
+nothing, the stream's; if it changed, it ends its subscriptions with ``ResumeTooOld``
+(reload): a stream numbered afresh would otherwise sit below its cursor, never read, or be
+read from past the cursor, its first events silently skipped.
 
 Publishing runs one Lua script that takes a block of numbers from the counter, appends the
 events and trims the stream, atomically: nodes publishing at once still make one gapless order.
@@ -61,7 +75,7 @@ from voicemgmt.adapters.events import (
     resume_too_old,
     too_slow,
 )
-from voicemgmt.services.events import DEFAULT_BUFFER_SIZE, Event, Retention
+from voicemgmt.services.events import DEFAULT_BUFFER_SIZE, Event, Retention, new_epoch
 
 log = logging.getLogger(__name__)
 
@@ -69,17 +83,39 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _RETRY_FIRST, _RETRY_MAX = 0.05, 2.0  # seconds between a feed's attempts to reconnect
 _UNBLOCK_FIRST, _UNBLOCK_MAX = 0.002, 0.1  # seconds before unblocking a stopping feed again
+_READ_MARGIN = 5.0  # seconds a reply may take beyond a read's block before it is given up
 
-# KEYS: stream, counter. ARGV: max_events, age cutoff in µs ("" for none), n, then n times
-# (t, k, d). Returns the first sequence number of the block.
-_PUBLISH = """
+# The stream's epoch (hash fields ``id``, ``published``), drawn anew (``candidate``) if there is
+# none, or if the stream had events under it and is gone (Redis lost it).
+_ENSURE_EPOCH = """
+local function ensure_epoch(stream, epoch, candidate)
+  local id = redis.call('HGET', epoch, 'id')
+  local exists = redis.call('EXISTS', stream) == 1
+  if id and (exists or not redis.call('HGET', epoch, 'published')) then return id end
+  redis.call('DEL', epoch)
+  redis.call('HSET', epoch, 'id', candidate)
+  if exists then redis.call('HSET', epoch, 'published', '1') end
+  return candidate
+end
+"""
+
+# KEYS: stream, counter, epoch. ARGV: candidate epoch.
+_EPOCH_SCRIPT = _ENSURE_EPOCH + "return ensure_epoch(KEYS[1], KEYS[3], ARGV[1])\n"
+
+# KEYS: stream, counter, epoch. ARGV: max_events, age cutoff in µs ("" for none), n, then n
+# times (t, k, d), then a candidate epoch. Returns the first sequence number of the block.
+_PUBLISH = (
+    _ENSURE_EPOCH
+    + """
 local n = tonumber(ARGV[3])
+local epoch = ensure_epoch(KEYS[1], KEYS[3], ARGV[4 + 3 * n])
+redis.call('HSETNX', KEYS[3], 'published', '1')
 local last = redis.call('INCRBY', KEYS[2], n)
 local first = last - n + 1
 for i = 0, n - 1 do
   local at = 4 + 3 * i
   redis.call('XADD', KEYS[1], string.format('%d-0', first + i),
-             't', ARGV[at], 'k', ARGV[at + 1], 'd', ARGV[at + 2])
+             't', ARGV[at], 'k', ARGV[at + 1], 'd', ARGV[at + 2], 'e', epoch)
 end
 redis.call('XTRIM', KEYS[1], 'MAXLEN', ARGV[1])
 if ARGV[2] ~= '' then
@@ -101,6 +137,7 @@ if ARGV[2] ~= '' then
 end
 return first
 """
+)
 
 
 def _text(value: bytes | str) -> str:
@@ -117,7 +154,7 @@ class RedisEventBus:
     ``redis`` is a ``redis.asyncio.Redis`` client (left open by :meth:`aclose`) or a URL (whose
     client :meth:`aclose` closes). ``buffer_size`` bounds each subscriber's backlog of live
     events; ``batch_size`` is how many events one read fetches. ``on_error`` is told the
-    operation (``publish``, ``last_seq``, ``read``) of every Redis error (metrics).
+    operation (``publish``, ``last_seq``, ``epoch``, ``read``) of every Redis error (metrics).
     """
 
     def __init__(
@@ -134,13 +171,20 @@ class RedisEventBus:
         if buffer_size < 1 or batch_size < 1 or block_ms < 1:
             raise ValueError("buffer_size, batch_size and block_ms must be positive")
         self._owns_client = isinstance(redis, str)
-        self.client: Redis = Redis.from_url(redis) if isinstance(redis, str) else redis
+        # A feed's read blocks for block_ms: the socket timeout must be longer (redis-py 8
+        # defaults to 5 s, as long as the default block, and idle feeds then failed every 5 s).
+        self.client: Redis = (
+            Redis.from_url(redis, socket_timeout=block_ms / 1000 + _READ_MARGIN)
+            if isinstance(redis, str)
+            else redis
+        )
         self.retention = retention or Retention()
         self.key_prefix = key_prefix
         self.buffer_size = buffer_size
         self.batch_size = batch_size
         self.block_ms = block_ms
         self._publish_script = self.client.register_script(_PUBLISH)
+        self._epoch_script = self.client.register_script(_EPOCH_SCRIPT)
         self._feeds: dict[int, _Feed] = {}
         self._closed = False
         self._on_error = on_error
@@ -162,6 +206,16 @@ class RedisEventBus:
 
     def counter_key(self, account_id: int) -> str:
         return f"{self.key_prefix}seq:{{{account_id}}}"
+
+    def epoch_key(self, account_id: int) -> str:
+        return f"{self.key_prefix}epoch:{{{account_id}}}"
+
+    def _keys(self, account_id: int) -> list[str]:
+        return [
+            self.stream_key(account_id),
+            self.counter_key(account_id),
+            self.epoch_key(account_id),
+        ]
 
     async def publish(
         self, account_id: int, kind: str, data: Mapping[str, Any], at: datetime
@@ -185,12 +239,9 @@ class RedisEventBus:
         args: list[str | int] = [self.retention.max_events, cutoff, len(prepared)]
         for kind, text in prepared:
             args += [micros, kind, text]
+        args.append(new_epoch())
         with self._counted("publish"):
-            first = int(
-                await self._publish_script(
-                    keys=[self.stream_key(account_id), self.counter_key(account_id)], args=args
-                )
-            )
+            first = int(await self._publish_script(keys=self._keys(account_id), args=args))
         return [
             Event(account_id, first + offset, kind, at, decode_data(text))
             for offset, (kind, text) in enumerate(prepared)
@@ -200,6 +251,11 @@ class RedisEventBus:
         with self._counted("last_seq"):
             value = await self.client.get(self.counter_key(account_id))
         return int(value) if value is not None else 0
+
+    async def epoch(self, account_id: int) -> str:
+        with self._counted("epoch"):
+            value = await self._epoch_script(keys=self._keys(account_id), args=[new_epoch()])
+        return _text(value)
 
     def subscribe(
         self, account_id: int, after: int | None = None, *, operator: int | None = None
@@ -247,7 +303,7 @@ class RedisEventBus:
         return events
 
     def _join(
-        self, account_id: int, cursor: int, operator: int | None
+        self, account_id: int, cursor: int, epoch: str, operator: int | None
     ) -> tuple[Inbox, _Feed | None, int]:
         """A new inbox on the account's feed, and how far the feed had read when it joined."""
         inbox = Inbox(account_id, self.buffer_size, operator)
@@ -256,7 +312,7 @@ class RedisEventBus:
             return inbox, None, cursor
         feed = self._feeds.get(account_id)
         if feed is None:
-            feed = self._feeds[account_id] = _Feed(self, account_id, cursor)
+            feed = self._feeds[account_id] = _Feed(self, account_id, cursor, epoch)
         feed.inboxes.add(inbox)
         return inbox, feed, feed.cursor
 
@@ -279,10 +335,11 @@ class _Feed:
     than a cancellation in the middle of a command.
     """
 
-    def __init__(self, bus: RedisEventBus, account_id: int, cursor: int) -> None:
+    def __init__(self, bus: RedisEventBus, account_id: int, cursor: int, epoch: str) -> None:
         self.bus = bus
         self.account_id = account_id
         self.cursor = cursor
+        self.epoch = epoch  # the stream's when the feed's first subscriber started
         self.inboxes = Audience()
         self._connection = bus.client.client()
         self._client_id: int | None = None
@@ -314,6 +371,13 @@ class _Feed:
                     reply = await self._connection.xread(
                         {key: f"{self.cursor}-0"}, count=count, block=self.bus.block_ms
                     )
+                    entries = _only_stream(reply)
+                    if entries:
+                        if self._foreign(entries):
+                            self._restart(_entry_epoch(entries[-1]) or "")
+                            return
+                    elif not self._stopping.is_set() and await self._restarted():
+                        return
                 except (RedisConnectionError, RedisTimeoutError) as exc:
                     self.bus.error("read")
                     log.warning("event feed of account %s: %s", self.account_id, exc)
@@ -324,7 +388,7 @@ class _Feed:
                     retry_in = min(retry_in * 2, _RETRY_MAX)
                     continue
                 retry_in = _RETRY_FIRST
-                events = self.bus._decode(self.account_id, _only_stream(reply))
+                events = self.bus._decode(self.account_id, entries)
                 if events and events[0].seq != self.cursor + 1:
                     self._skipped(self.cursor, events[0].seq)
                 if events:
@@ -342,6 +406,29 @@ class _Feed:
             self.bus._forget(self)
             await self._connection.aclose()
 
+    async def _restarted(self) -> bool:
+        """Whether the stream changed epoch since the feed started (Redis lost it: its new
+        events may be numbered below the cursor, and this feed would wait for them forever);
+        its subscriptions then end with ``ResumeTooOld``, which tells clients to reload.
+        Checked whenever a read waited ``block_ms`` for nothing."""
+        epoch = await self.bus.epoch(self.account_id)
+        if epoch == self.epoch:
+            return False
+        self._restart(epoch)
+        return True
+
+    def _foreign(self, entries: Sequence[Any]) -> bool:
+        """Whether some of the entries read were published under another epoch (entries
+        written before epochs existed carry none)."""
+        return any(e is not None and e != self.epoch for e in map(_entry_epoch, entries))
+
+    def _restart(self, epoch: str) -> None:
+        error = resume_too_old(self.account_id, self.cursor, None)
+        error.details["epoch"] = epoch
+        for inbox in self.inboxes:
+            inbox.fail(error)
+        self.inboxes.clear()
+
     def _skipped(self, cursor: int, first: int) -> None:
         """Events after ``cursor`` were trimmed before the feed read them: the subscriptions
         that take only some events cannot notice the gap themselves, so they end here."""
@@ -349,6 +436,13 @@ class _Feed:
         for inbox in [inbox for inbox in self.inboxes if inbox.operator is not None]:
             inbox.fail(error)
             self.inboxes.discard(inbox)
+
+
+def _entry_epoch(entry: Any) -> str | None:
+    """The epoch a stream entry was published under (``e``), if it says."""
+    _entry_id, raw_fields = entry
+    value = raw_fields.get(b"e", raw_fields.get("e"))
+    return None if value is None else _text(value)
 
 
 def _only_stream(reply: Any) -> list[Any]:
@@ -437,6 +531,7 @@ class RedisSubscription:
     async def _start(self) -> None:
         self._started = True
         try:
+            epoch = await self._bus.epoch(self._account_id)  # before last: a feed compares it
             last = await self._bus.last_seq(self._account_id)
             if self._closed:
                 return
@@ -446,7 +541,7 @@ class RedisSubscription:
             self._known_last = last
             # Join the feed before reading the stream, so that nothing falls between the two.
             self._inbox, self._feed, joined_at = self._bus._join(
-                self._account_id, last, self._operator
+                self._account_id, last, epoch, self._operator
             )
             # The inbox has what the feed reads after joined_at; the stream, the rest.
             self._known_last = max(last, joined_at)

@@ -186,14 +186,16 @@ class RoutingService:
         """Live operators, calls and queues: what a page shows when it (re)connects.
 
         ``seq`` is the account's stream position at that instant (taken under the account's
-        lock, so no routing event falls between): a page applies the events after it.
+        lock, so no routing event falls between): a page applies the events after it, resuming
+        the stream with ``after`` = ``seq`` and the stream's ``epoch`` (given here too).
         """
         desk = await self._desk(account_id)
         now = self._now()
         async with desk.lock:
             await desk.outbox.drained()  # so that seq matches the state read below
+            epoch = await self._bus.epoch(account_id)
             seq = await self._bus.last_seq(account_id)
-            return live_snapshot(desk.core, desk.shown_since, now, seq)
+            return live_snapshot(desk.core, desk.shown_since, now, seq, epoch)
 
     def live_cores(self) -> tuple[float, list[tuple[int, RoutingCore]]]:
         """Now, and each account's core in this process (read by metrics between steps)."""

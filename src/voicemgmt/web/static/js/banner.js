@@ -199,7 +199,7 @@ export class Banner {
       onLoggedOut: () => this.showLoggedOut(t("out.invalid")),
       onReset: () => this.loadState().catch((error) => this.failed(error)),
     });
-    this.stream.start(state.seq);
+    this.stream.start(state.seq, state.epoch);
     this.render();
     this.emit("status", this.statusPayload());
     for (const call of this.calls.values()) {

@@ -1,11 +1,13 @@
 // The account's event stream (/vm/events) for a page: resume, heartbeat, reconnect.
 //
-// A page loads its state (which carries the stream position `seq`), then calls
-// `start(seq)`: every event after that position is delivered once, in order, even across
-// dropped connections (the page reconnects with `after` = the last seq it saw). States:
-// "connecting", "live", "reconnecting", "offline" (the browser says it has no network).
+// A page loads its state (which carries the stream position `seq` and the stream's `epoch`),
+// then calls `start(seq, epoch)`: every event after that position is delivered once, in
+// order, even across dropped connections (the page reconnects with `after` = the last seq it
+// saw and `epoch`, so that a server whose numbering restarted cannot silently skip events).
+// States: "connecting", "live", "reconnecting", "offline" (the browser says it has no network).
 // Close codes from the server: 4401 the token is no longer valid → `onLoggedOut`;
-// 4410 the resume point is too old → `onReset` (reload the state, start again).
+// 4410 reload (the resume point is too old, or the stream restarted: another epoch) and
+// 4400 → `onReset` (reload the state, start again).
 
 const HEARTBEAT_MS = 15000; // the server pings at least this often
 const SILENCE_MS = 2.5 * HEARTBEAT_MS; // then the connection is presumed dead
@@ -20,6 +22,7 @@ export class LiveStream {
     this.onLoggedOut = onLoggedOut || (() => {});
     this.onReset = onReset || (() => {});
     this.lastSeq = null;
+    this.epoch = null;
     this.socket = null;
     this.attempts = 0;
     this.stopped = true;
@@ -31,10 +34,11 @@ export class LiveStream {
     this._offline = () => this._setState("offline");
   }
 
-  start(after) {
+  start(after, epoch) {
     this.stop();
     this.stopped = false;
     this.lastSeq = after;
+    this.epoch = epoch || null;
     addEventListener("online", this._online);
     addEventListener("offline", this._offline);
     this._connect();
@@ -62,6 +66,7 @@ export class LiveStream {
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
     const query = new URLSearchParams({ token_session: this.token });
     if (this.lastSeq !== null && this.lastSeq !== undefined) query.set("after", this.lastSeq);
+    if (this.epoch) query.set("epoch", this.epoch);
     return `${scheme}//${location.host}/vm/events?${query}`;
   }
 
@@ -89,7 +94,14 @@ export class LiveStream {
       return;
     }
     if (frame.kind === "hello") {
+      if (this.epoch && frame.epoch && frame.epoch !== this.epoch) {
+        // Another stream (the server checks too): our position means nothing there.
+        this.stop();
+        this.onReset();
+        return;
+      }
       this.attempts = 0;
+      if (frame.epoch) this.epoch = frame.epoch;
       if (this.lastSeq === null || this.lastSeq === undefined) this.lastSeq = frame.seq;
       this._setState("live");
       return;

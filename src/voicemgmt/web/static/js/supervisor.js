@@ -135,7 +135,7 @@ export class SupervisorPage {
       ]),
     );
     this.calls = new Map(live.calls.map((c) => [c.id_call, this._liveCall(c, now)]));
-    this._startStream(live.seq);
+    this._startStream(live.seq, live.epoch);
     this.draw();
   }
 
@@ -157,7 +157,7 @@ export class SupervisorPage {
     };
   }
 
-  _startStream(seq) {
+  _startStream(seq, epoch) {
     if (this.stream) this.stream.stop();
     let wasLive = false;
     this.stream = new LiveStream({
@@ -173,7 +173,7 @@ export class SupervisorPage {
       onLoggedOut: () => this.loggedOut(t("out.invalid"), "invalid_token"),
       onReset: () => this.loadLive().then(() => this.reports.schedule(0), () => {}),
     });
-    this.stream.start(seq);
+    this.stream.start(seq, epoch);
   }
 
   /** Read the directory and the live state again (the directory changed under the page). */
