@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: run test lint typecheck bench clean
+.PHONY: run test fuzz lint typecheck bench clean
 
 $(PY):
 	scripts/ensure-python.sh $(VENV)
@@ -26,6 +26,16 @@ run: $(VENV)/.run-deps
 
 test: $(VENV)/.test-deps lint typecheck
 	$(BIN)/pytest
+
+# make fuzz: the fuzz targets with many more examples (VM_FUZZ_EXAMPLES each; README "Tests and
+# benchmarks"); the SIP corpus tests too, so that a crash kept as a corpus case is checked;
+# then atheris, coverage-guided, ATHERIS_RUNS inputs per byte-level target
+ATHERIS_RUNS ?= 200000
+fuzz: $(VENV)/.test-deps
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest tests/fuzz tests/sip/test_message.py tests/sip/test_sdp_rtp.py tests/sip/test_digest.py
+	for target in sip sdp digest rtp dtmf json; do \
+		$(PY) -m tests.fuzz.atheris_run $$target -runs=$(ATHERIS_RUNS) -print_final_stats=1 || exit 1; \
+	done
 
 lint: $(VENV)/.test-deps
 	$(BIN)/ruff check src tests bench packages

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from tests.event_conformance import Conformance
 from tests.support import (
@@ -19,6 +21,19 @@ from voicemgmt.web.event_schema import FRAMES, INTERNAL_EVENTS, event_schema
 
 CONFORMANCE = pytest.StashKey[Conformance]()
 TESTS_DIR = Path(__file__).parent
+
+# Hypothesis profiles. "default" (make test): hypothesis's own 100 examples per property, so
+# each fuzz target in tests/fuzz runs a few seconds. "fuzz" (make fuzz, HYPOTHESIS_PROFILE=fuzz):
+# the long run, FUZZ_EXAMPLES per target (VM_FUZZ_EXAMPLES to change it). Tests that set their
+# own max_examples keep it in both.
+hypothesis_settings.register_profile("default", hypothesis_settings.get_profile("default"))
+hypothesis_settings.register_profile(
+    "fuzz",
+    max_examples=int(os.environ.get("VM_FUZZ_EXAMPLES", "20000")),
+    deadline=None,
+    print_blob=True,
+)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

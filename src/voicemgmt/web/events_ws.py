@@ -203,12 +203,15 @@ async def _heartbeat(websocket: WebSocket, sent: _LastSent) -> None:
 
 
 async def _drain(websocket: WebSocket, subscription: Subscription) -> None:
-    """Read (and ignore) what the client sends; once it has left, end the subscription, which
-    ends ``_forward``."""
+    """Read (and ignore) what the client sends, text or binary; once it has left, end the
+    subscription, which ends ``_forward``. (``receive_text`` raised ``KeyError`` on a binary
+    frame, which dropped the connection without a close frame: found by fuzzing.)"""
     try:
         with contextlib.suppress(WebSocketDisconnect, RuntimeError):
             while True:
-                await websocket.receive_text()
+                message = await websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    return
     finally:
         await subscription.aclose()
 

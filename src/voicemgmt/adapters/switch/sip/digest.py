@@ -248,11 +248,18 @@ def authorization(
         cnonce,
     )
     out = (
-        f'Digest username="{username}", realm="{realm}", nonce="{nonce}", uri="{uri}", '
+        f"Digest username={_quoted(username)}, realm={_quoted(realm)}, "
+        f"nonce={_quoted(nonce)}, uri={_quoted(uri)}, "
         f'response="{value}", algorithm={algorithm.value}'
     )
     if qop:
-        out += f', qop={qop}, nc={nc_text}, cnonce="{cnonce}"'
+        out += f", qop={qop}, nc={nc_text}, cnonce={_quoted(cnonce)}"
     if "opaque" in params:
-        out += f', opaque="{params["opaque"]}"'
+        out += f", opaque={_quoted(params['opaque'])}"
     return out
+
+
+def _quoted(text: str) -> str:
+    """A quoted-string (RFC 7616 §3.4): a username with ``"`` or ``\\`` in it stays itself."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'

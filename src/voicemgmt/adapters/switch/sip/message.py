@@ -11,7 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from voicemgmt.adapters.switch.sip.uri import NameAddr, SipSyntaxError, SipUri, Via, split_list
+from voicemgmt.adapters.switch.sip.uri import (
+    NameAddr,
+    SipSyntaxError,
+    SipUri,
+    Via,
+    is_digits,
+    split_list,
+)
 
 MAX_MESSAGE = 16 * 1024  # a UDP datagram we accept; SIP over UDP should stay under the MTU
 MAX_HEADERS = 80
@@ -279,7 +286,7 @@ def _start(line: str, headers: Headers) -> Request | Response:
         raise SipSyntaxError("start line too long")
     parts = line.split(" ")
     if line.startswith("SIP/2.0 "):
-        if len(parts) < 2 or not (parts[1].isdigit() and len(parts[1]) == 3):
+        if len(parts) < 2 or not (is_digits(parts[1]) and len(parts[1]) == 3):
             raise SipSyntaxError("bad status line")
         status = int(parts[1])
         if not 100 <= status <= 699:
@@ -298,7 +305,7 @@ def _body(headers: Headers, rest: bytes) -> bytes:
     if declared is None:
         body = rest  # over UDP the datagram ends the body (RFC 3261 §18.3)
     else:
-        if not declared.isdigit() or len(declared) > 6:
+        if not is_digits(declared) or len(declared) > 6:
             raise SipSyntaxError("bad Content-Length")
         length = int(declared)
         if length > len(rest):
@@ -324,13 +331,13 @@ def _check(message: Request | Response) -> None:
     message.to  # noqa: B018
     cseq = headers.get("cseq") or ""
     number, _, method = cseq.partition(" ")
-    if not number.isdigit() or len(number) > 10 or int(number) > MAX_CSEQ or not method.strip():
+    if not is_digits(number) or len(number) > 10 or int(number) > MAX_CSEQ or not method.strip():
         raise SipSyntaxError("bad CSeq")
     if isinstance(message, Request):
         if method.strip() != message.method:
             raise SipSyntaxError("CSeq method differs from the request's")
         max_forwards = headers.get("max-forwards")
-        if max_forwards is not None and (not max_forwards.isdigit() or len(max_forwards) > 3):
+        if max_forwards is not None and (not is_digits(max_forwards) or len(max_forwards) > 3):
             raise SipSyntaxError("bad Max-Forwards")
         if not vias[0].branch:
             raise SipSyntaxError("top Via has no branch")

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from voicemgmt.adapters.switch.sip.digest import Algorithm, DigestServer, Verdict
 from voicemgmt.adapters.switch.sip.message import Request, Response, response_to
 from voicemgmt.adapters.switch.sip.transaction import Address
-from voicemgmt.adapters.switch.sip.uri import NameAddr, SipSyntaxError, SipUri
+from voicemgmt.adapters.switch.sip.uri import NameAddr, SipSyntaxError, SipUri, is_digits
 from voicemgmt.domain.sip import SipDevice, SipRegistration
 from voicemgmt.services.sip_devices import SipDirectory, SipRegistrationStore
 
@@ -183,7 +183,7 @@ class Registrar:
         except SipSyntaxError:
             return response_to(request, 400, "Bad Contact")
         raw = contact.params.get("expires") or expires_header or str(DEFAULT_EXPIRES)
-        if not raw.isdigit():
+        if not is_digits(raw):
             return response_to(request, 400, "Bad Expires")
         expires = int(raw)
         if expires == 0:

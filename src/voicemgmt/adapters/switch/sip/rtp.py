@@ -9,6 +9,7 @@ is sent many times with one timestamp, its end three times).
 from __future__ import annotations
 
 import struct
+from collections import deque
 from dataclasses import dataclass
 
 _HEADER = struct.Struct("!BBHII")
@@ -102,10 +103,17 @@ class TelephoneEvent:
 
 
 class DtmfReceiver:
-    """One digit per RFC 4733 event: reported on its first packet, duplicates dropped."""
+    """One digit per RFC 4733 event: reported on its first packet, duplicates dropped.
+
+    The last ``REMEMBERED`` events are remembered, not only the last one: a late copy of an
+    event's end, arriving after the next key's first packet, is no new key press.
+    """
+
+    REMEMBERED = 32
 
     def __init__(self) -> None:
-        self._last: tuple[int, int] | None = None  # (ssrc, timestamp) of the last event
+        # (ssrc, timestamp) of the latest events, oldest first
+        self._seen: deque[tuple[int, int]] = deque(maxlen=self.REMEMBERED)
 
     def receive(self, header: RtpHeader, payload: bytes) -> str | None:
         try:
@@ -113,9 +121,9 @@ class DtmfReceiver:
         except RtpError:
             return None
         key = (header.ssrc, header.timestamp)
-        if key == self._last:
+        if key in self._seen:
             return None
-        self._last = key
+        self._seen.append(key)
         digit = event.digit
         return digit if digit is not None and digit in "0123456789*#" else None
 

@@ -7,6 +7,7 @@ write our side. Unknown lines are ignored; a description we cannot use raises ``
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
@@ -104,17 +105,17 @@ def parse(body: bytes) -> Session:
             in_audio = len(fields) >= 4 and fields[0] == "audio" and port is None
             seen_media = True
             if in_audio:
-                if not fields[1].isdigit() or int(fields[1]) > 65535:
+                if not _digits(fields[1]) or int(fields[1]) > 65535:
                     raise SdpError("bad media port")
                 if fields[2] not in ("RTP/AVP", "RTP/AVPF"):
                     raise SdpError(f"unsupported media transport {fields[2]}")
                 port = int(fields[1])
-                formats = [int(f) for f in fields[3:] if f.isdigit() and int(f) < 128]
+                formats = [int(f) for f in fields[3:] if _digits(f) and int(f) < 128]
         elif kind == "c":
             fields = value.split()
             if len(fields) != 3 or fields[0] != "IN" or fields[1] != "IP4":
                 raise SdpError("only IPv4 connection addresses are supported")
-            host = fields[2].split("/")[0]
+            host = _ipv4(fields[2].split("/")[0])
             if seen_media:
                 if in_audio:
                     media_host = host
@@ -124,7 +125,7 @@ def parse(body: bytes) -> Session:
             name, _, attr = value.partition(":")
             if name == "rtpmap" and in_audio:
                 pt, _, encoding = attr.partition(" ")
-                if pt.isdigit():
+                if _digits(pt):
                     rtpmap[int(pt)] = encoding.strip().lower()
             elif name in Direction.__members__.values():
                 direction = Direction(name)
@@ -144,6 +145,20 @@ def parse(body: bytes) -> Session:
         (pt for pt in formats if rtpmap.get(pt, "").startswith("telephone-event/8000")), None
     )
     return Session(host, port, codecs, dtmf, direction)
+
+
+def _ipv4(text: str) -> str:
+    """A dotted IPv4 address: RTP goes there as it is (no DNS on the media path, where a
+    name would block the event loop and a bad one would close the socket)."""
+    try:
+        return str(ipaddress.IPv4Address(text))
+    except ValueError as exc:
+        raise SdpError(f"bad connection address {text[:40]!r}") from exc
+
+
+def _digits(text: str) -> bool:
+    """ASCII digits: ``str.isdigit`` also takes ``²``, which ``int`` refuses."""
+    return text.isascii() and text.isdigit()
 
 
 def answer(offer: Session, host: str, port: int, *, session_id: int = 1) -> Session:

@@ -19,6 +19,12 @@ class SipSyntaxError(ValueError):
     """A SIP message or one of its parts cannot be read."""
 
 
+def is_digits(text: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also takes superscripts (``²``), which ``int``
+    refuses, and other scripts' digits."""
+    return text.isascii() and text.isdigit()
+
+
 def parse_params(text: str) -> dict[str, str | None]:
     """``;a=b;c`` → ``{"a": "b", "c": None}``; names are lower-cased, quoted values kept."""
     params: dict[str, str | None] = {}
@@ -131,7 +137,7 @@ def _hostport(text: str) -> tuple[str, int | None]:
         raise SipSyntaxError(f"bad host {host[:40]!r}")
     if not rest:
         return host.lower(), None
-    if not rest.startswith(":") or not rest[1:].isdigit() or not 0 < int(rest[1:]) < 65536:
+    if not rest.startswith(":") or not is_digits(rest[1:]) or not 0 < int(rest[1:]) < 65536:
         raise SipSyntaxError("bad port")
     return host.lower(), int(rest[1:])
 
@@ -207,7 +213,7 @@ class Via:
     def received_from(self, host: str, port: int) -> Via:
         """RFC 3261 §18.2.1 and RFC 3581: note where the request really came from."""
         params = dict(self.params)
-        if host != self.host:
+        if host != self.host or "received" in params:  # never where the peer says it is
             params["received"] = host
         if "rport" in params:
             params["rport"] = str(port)
@@ -219,5 +225,7 @@ class Via:
         """Where responses go (RFC 3261 §18.2.2, RFC 3581)."""
         host = self.params.get("received") or self.host
         rport = self.params.get("rport")
-        port = int(rport) if rport and rport.isdigit() else (self.port or 5060)
+        if rport and is_digits(rport) and 0 < int(rport) < 65536:
+            return (host.strip("[]"), int(rport))
+        port = self.port or 5060
         return (host.strip("[]"), port)
