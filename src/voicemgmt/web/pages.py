@@ -24,12 +24,14 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from voicemgmt.bootstrap import Container
 from voicemgmt.domain.errors import NoSuchAccount, NoSuchToken
 from voicemgmt.web.dependencies import ContainerDep
+from voicemgmt.web.responses import media
 
 STATIC_DIR = Path(__file__).parent / "static"
 ANY_ACCOUNT_ORIGINS_SECONDS = 5.0
 HTML = "text/html; charset=utf-8"
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(tags=["pages"])
+_PAGE = media(HTML, "The page (static HTML; everything it shows comes from the API)")
 
 
 def content_security_policy(frame_ancestors: list[str], *, frames: bool = False) -> str:
@@ -89,18 +91,18 @@ async def _page(request: Request, container: Container, name: str) -> Response:
     return response
 
 
-@router.get("/operateurs/index.htm")
+@router.get("/operateurs/index.htm", responses=_PAGE, response_class=Response)
 async def operator_banner(request: Request, container: ContainerDep) -> Response:
     return await _page(request, container, "operateurs/index.html")
 
 
-@router.get("/superviseur/index.htm")
+@router.get("/superviseur/index.htm", responses=_PAGE, response_class=Response)
 async def supervisor_page(request: Request, container: ContainerDep) -> Response:
     """The supervisor page (guide §1.3), with a supervisor's ``?token_session=``."""
     return await _page(request, container, "superviseur/index.html")
 
 
-@router.get("/example/index.htm")
+@router.get("/example/index.htm", responses=_PAGE, response_class=Response)
 async def example_crm() -> Response:
     """An example CRM page using ``cnx.js`` beside the banner (guide §4)."""
     response = FileResponse(STATIC_DIR / "example/index.html", media_type=HTML)
@@ -109,7 +111,11 @@ async def example_crm() -> Response:
     return response
 
 
-@router.get("/cnx.js")
+@router.get(
+    "/cnx.js",
+    responses=media("text/javascript; charset=utf-8", "The script"),
+    response_class=Response,
+)
 async def cnx_script() -> Response:
     """The CRM-side SDK (guide §4), included by the CRM's pages from this server."""
     return FileResponse(
@@ -119,8 +125,13 @@ async def cnx_script() -> Response:
     )
 
 
-@router.get("/cnx.d.ts")
+@router.get(
+    "/cnx.d.ts",
+    responses=media("application/typescript; charset=utf-8", "TypeScript declarations"),
+    response_class=Response,
+)
 async def cnx_declarations() -> Response:
+    """The TypeScript declarations of ``cnx.js``, for CRMs written in TypeScript."""
     return FileResponse(
         STATIC_DIR / "cnx.d.ts",
         media_type="application/typescript; charset=utf-8",
@@ -128,20 +139,20 @@ async def cnx_declarations() -> Response:
     )
 
 
-@router.get("/example/")
-@router.get("/example")
+@router.get("/example/", include_in_schema=False)
+@router.get("/example", include_in_schema=False)
 async def example_crm_index(request: Request) -> Response:
     return RedirectResponse(_same_query("/example/index.htm", request))
 
 
-@router.get("/operateurs/")
-@router.get("/operateurs")
+@router.get("/operateurs/", include_in_schema=False)
+@router.get("/operateurs", include_in_schema=False)
 async def operator_banner_index(request: Request) -> Response:
     return RedirectResponse(_same_query("/operateurs/index.htm", request))
 
 
-@router.get("/superviseur/")
-@router.get("/superviseur")
+@router.get("/superviseur/", include_in_schema=False)
+@router.get("/superviseur", include_in_schema=False)
 async def supervisor_page_index(request: Request) -> Response:
     return RedirectResponse(_same_query("/superviseur/index.htm", request))
 

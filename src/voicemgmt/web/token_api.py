@@ -16,6 +16,7 @@ from voicemgmt.services.tokens import parse_owner_hint, parse_token_request
 from voicemgmt.web.auth import bearer_token, client_address
 from voicemgmt.web.dependencies import AccountDep, ContainerDep, TokenOwnerDep
 from voicemgmt.web.json_body import StrictJsonRoute, json_body
+from voicemgmt.web.responses import BASIC_AUTH, BEARER, JSON_BODY, NOT_JSON_BODY, OutModel, errors
 
 router = APIRouter(prefix="/vm", tags=["SSO tokens (guide §1)"])
 sessions_router = APIRouter(prefix="/vm", tags=["sessions"], route_class=StrictJsonRoute)
@@ -74,6 +75,14 @@ class TokenInfo(BaseModel):
     ip: str | None = None
 
 
+class TokenDeleted(OutModel):
+    status: int = 200
+    deleted: bool = Field(description="always true: the token no longer works")
+    user_type: UserType
+    id_agent: int | None = Field(default=None, description="the owner, if an operator")
+    id_admin: int | None = Field(default=None, description="the owner, if a supervisor")
+
+
 class Me(BaseModel):
     user_type: UserType
     id_agent: int | None = None
@@ -95,6 +104,7 @@ def _ids(user: UserRef) -> dict[str, int]:
     response_model_exclude_none=True,
     openapi_extra=_TOKEN_BODY,
     summary="Get an SSO token for an operator or a supervisor",
+    responses=errors(BASIC_AUTH, 400, 404, 413),
 )
 async def create_token(
     request: Request, account: AccountDep, container: ContainerDep
@@ -110,7 +120,13 @@ async def create_token(
     )
 
 
-@router.delete("/token/{token}", summary="Invalidate an SSO token (logout)")
+@router.delete(
+    "/token/{token}",
+    summary="Invalidate an SSO token (logout)",
+    response_model=TokenDeleted,
+    response_model_exclude_none=True,
+    responses=errors(BASIC_AUTH, 400, 404, 413),
+)
 async def delete_token(
     token: str, request: Request, account: AccountDep, container: ContainerDep
 ) -> dict[str, Any]:
@@ -124,6 +140,7 @@ async def delete_token(
     response_model=TokenInfo,
     response_model_exclude_none=True,
     summary="Who an SSO token of this account belongs to",
+    responses=errors(BASIC_AUTH, 404),
 )
 async def describe_token(token: str, account: AccountDep, container: ContainerDep) -> TokenInfo:
     owner = await container.tokens.describe(account, token)
@@ -137,6 +154,7 @@ async def describe_token(token: str, account: AccountDep, container: ContainerDe
     response_model=Me,
     response_model_exclude_none=True,
     summary="Who holds the session token sent as 'Authorization: Bearer <token>'",
+    responses=errors(BEARER),
 )
 async def who_am_i(owner: TokenOwnerDep, container: ContainerDep) -> Me:
     user = owner.user
@@ -169,6 +187,7 @@ class LoginIn(BaseModel):
     response_model=TokenAnswer,
     response_model_exclude_none=True,
     summary="Log in with an operator's (or supervisor's) email and password",
+    responses=errors(401, 429, JSON_BODY),
 )
 async def log_in(body: LoginIn, request: Request, container: ContainerDep) -> TokenAnswer:
     address = client_address(request)
@@ -184,7 +203,13 @@ async def log_in(body: LoginIn, request: Request, container: ContainerDep) -> To
     )
 
 
-@sessions_router.post("/logout", summary="End the session whose token is sent as Bearer")
+@sessions_router.post(
+    "/logout",
+    summary="End the session whose token is sent as Bearer",
+    response_model=TokenDeleted,
+    response_model_exclude_none=True,
+    responses=errors(BEARER, NOT_JSON_BODY),
+)
 async def log_out(request: Request, container: ContainerDep) -> dict[str, Any]:
     token = bearer_token(request)
     try:

@@ -1,0 +1,121 @@
+"""What ``/openapi.json`` says about answers: the error statuses of each operation, and the
+document's final touches.
+
+Each route names the error statuses it can really give, composed from what it does:
+``errors(BASIC_AUTH, JSON_BODY, 404)`` for a route with the account's credentials, a JSON body
+and an id to look up. Every error answer is an ``ErrorBody``; a 500 (a bug, logged) is
+described on every operation. FastAPI's own 422 never happens here (request validation answers
+400 ``validation_failed``), so it is taken out of the document.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel, ConfigDict
+
+from voicemgmt.web.errors import ErrorBody
+
+# What each status means here, whichever endpoint gives it.
+ERROR_MEANINGS: dict[int, str] = {
+    400: "Bad input: invalid JSON (invalid_json), a field or parameter out of range "
+    "(validation_failed, with details.errors), or input the rules refuse (invalid_input and "
+    "its kin, with details.field). Nothing was changed.",
+    401: "Missing or wrong credentials (authentication_failed, with a Basic challenge) or an "
+    "unknown, expired or deleted session token (invalid_token, with a Bearer challenge).",
+    403: "Authenticated, but not allowed to do that (forbidden): e.g. an operator's token "
+    "where a supervisor's is needed.",
+    404: "No such thing in this account (unknown_operator, unknown_call, …). Another "
+    "account's ids are answered the same way.",
+    409: "Clashes with what is stored (duplicate_email, group_in_use, invalid_call_action, …). "
+    "Nothing was changed.",
+    413: "The request body is larger than the server's limit (body_too_large).",
+    415: "A body that is not JSON: send it with Content-Type: application/json "
+    "(unsupported_media_type).",
+    429: "Too many failed logins from this address (too_many_attempts): wait Retry-After "
+    "seconds (also in details.retry_after).",
+    500: "An unexpected error (internal_error); it was logged. Nothing to fix on your side.",
+}
+
+# Building blocks: what a route does decides what it can answer.
+BASIC_AUTH = (401, 429)  # the account's API credentials (throttled)
+BEARER = (401,)  # a session token
+OPERATOR_ONLY = (401, 403)  # an operator's session token, refused to a supervisor
+SUPERVISOR_ONLY = (401, 403)
+PARAMS = (400,)  # validated path or query parameters
+JSON_BODY = (400, 413, 415)  # a JSON body through StrictJsonRoute
+NOT_JSON_BODY = (413, 415)  # a POST/PUT without a body: a non-JSON one is still refused
+
+StatusSpec = int | tuple[int, ...]
+
+
+def errors(*specs: StatusSpec) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a route: each given status, described and shaped as ``ErrorBody``."""
+    statuses: set[int] = set()
+    for spec in specs:
+        statuses.update((spec,) if isinstance(spec, int) else spec)
+    unknown = statuses - ERROR_MEANINGS.keys()
+    if unknown:
+        raise ValueError(f"no meaning written for status {sorted(unknown)}")
+    return {
+        status: {"model": ErrorBody, "description": ERROR_MEANINGS[status]}
+        for status in sorted(statuses)
+    }
+
+
+APP_WIDE_ERRORS = errors(500)
+
+
+def media(media_type: str, description: str) -> dict[int | str, dict[str, Any]]:
+    """A 200 answer that is not JSON (a page, a script, CSV): its media type and a string."""
+    return {
+        200: {
+            "description": description,
+            "content": {media_type: {"schema": {"type": "string"}}},
+        }
+    }
+
+
+def install_openapi(app: FastAPI) -> None:
+    """Serve the document without FastAPI's unused 422 answers and their schemas."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = get_openapi(
+                title=app.title,
+                version=app.version,
+                summary=app.summary,
+                description=app.description,
+                routes=app.routes,
+            )
+            app.openapi_schema = without_422(document)
+        return app.openapi_schema
+
+    setattr(app, "openapi", openapi)  # noqa: B010  FastAPI's documented way to replace it
+
+
+def without_422(document: dict[str, Any]) -> dict[str, Any]:
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            operation.get("responses", {}).pop("422", None)
+    schemas = document.get("components", {}).get("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):  # only the 422s used them
+        schemas.pop(name, None)
+    return document
+
+
+def _open_in_document(schema: dict[str, Any]) -> None:
+    schema.pop("additionalProperties", None)
+
+
+class OutModel(BaseModel):
+    """A response body. Strict when built (a key the code sends but the model lacks fails
+    the request, so the document cannot drift from the answers); open in the document, since
+    later versions may add fields and clients should ignore those they do not know."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_open_in_document)
+
+
+DATE_TIME: dict[str, Any] = {"format": "date-time"}
