@@ -173,7 +173,9 @@ class OperatorOut(BaseModel):
     name: str
     email: str
     groups: list[MembershipOut]
-    has_password: bool
+    has_password: bool = Field(
+        description="a password is set, for the login form (it is never returned)"
+    )
 
     @classmethod
     def of(cls, operator: Operator) -> OperatorOut:
@@ -205,7 +207,9 @@ class SupervisorOut(BaseModel):
     id_admin: int
     name: str
     email: str
-    has_password: bool
+    has_password: bool = Field(
+        description="a password is set, for the login form (it is never returned)"
+    )
 
     @classmethod
     def of(cls, supervisor: Supervisor) -> SupervisorOut:
@@ -305,9 +309,11 @@ class SipDeviceIn(StrictIn):
 class SipDeviceOut(BaseModel):
     id_agent: int
     username: str
-    realm: str
+    realm: str = Field(description="the SIP digest realm the phone authenticates in")
     contact: str | None
-    has_password: bool
+    has_password: bool = Field(
+        description="the phone registers with a password (kept only as digest HA1)"
+    )
 
     @classmethod
     def of(cls, device: SipDevice) -> SipDeviceOut:

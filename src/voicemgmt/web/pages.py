@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
@@ -32,6 +33,22 @@ HTML = "text/html; charset=utf-8"
 
 router = APIRouter(tags=["pages"])
 _PAGE = media(HTML, "The page (static HTML; everything it shows comes from the API)")
+
+
+def _query(name: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "schema": {"type": "string"}, "description": description}
+
+
+_TOKEN_SESSION = _query("token_session", "the SSO token of POST /vm/token; else a login form")
+_BANNER_QUERY = {
+    "parameters": [
+        _TOKEN_SESSION,
+        _query("fiche_num", "a number to pre-fill for a call (guide §2), E.164 digits"),
+    ]
+}
+_SUPERVISOR_QUERY = {
+    "parameters": [_TOKEN_SESSION, _query("lang", "en or fr; else the browser's language")]
+}
 
 
 def content_security_policy(frame_ancestors: list[str], *, frames: bool = False) -> str:
@@ -91,12 +108,22 @@ async def _page(request: Request, container: Container, name: str) -> Response:
     return response
 
 
-@router.get("/operateurs/index.htm", responses=_PAGE, response_class=Response)
+@router.get(
+    "/operateurs/index.htm",
+    responses=_PAGE,
+    response_class=Response,
+    openapi_extra=_BANNER_QUERY,
+)
 async def operator_banner(request: Request, container: ContainerDep) -> Response:
     return await _page(request, container, "operateurs/index.html")
 
 
-@router.get("/superviseur/index.htm", responses=_PAGE, response_class=Response)
+@router.get(
+    "/superviseur/index.htm",
+    responses=_PAGE,
+    response_class=Response,
+    openapi_extra=_SUPERVISOR_QUERY,
+)
 async def supervisor_page(request: Request, container: ContainerDep) -> Response:
     """The supervisor page (guide §1.3), with a supervisor's ``?token_session=``."""
     return await _page(request, container, "superviseur/index.html")

@@ -63,7 +63,9 @@ class TokenAnswer(BaseModel):
     user_type: UserType
     id_agent: int | None = None
     id_admin: int | None = None
-    kept: bool = False
+    kept: bool = Field(
+        default=False, description="true when keep=1 gave back the user's live token"
+    )
 
 
 class TokenInfo(BaseModel):
@@ -72,7 +74,7 @@ class TokenInfo(BaseModel):
     id_agent: int | None = None
     id_admin: int | None = None
     expires_at: datetime
-    ip: str | None = None
+    ip: str | None = Field(default=None, description="the ip given when the token was made")
 
 
 class TokenDeleted(OutModel):
@@ -89,8 +91,8 @@ class Me(BaseModel):
     id_admin: int | None = None
     name: str
     email: str
-    account: str
-    expires_at: datetime
+    account: str = Field(description="the account's name")
+    expires_at: datetime = Field(description="when the token ends unless used (it slides)")
 
 
 def _ids(user: UserRef) -> dict[str, int]:
