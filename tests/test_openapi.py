@@ -391,6 +391,7 @@ def _reports(api: httpx.Client, server: LiveServer, acme: SeededAccount) -> None
     ("method", "path", "kwargs", "status"),
     [
         ("GET", "/no/such/path", {}, 404),
+        ("GET", "/static/no-such-file.js", {}, 404),
         ("DELETE", "/healthz", {}, 405),
         ("GET", "/api/v1/account", {}, 401),
         ("POST", "/vm/token", {"content": b"x" * 70_000}, 413),

@@ -110,6 +110,7 @@ async def _page(request: Request, container: Container, name: str) -> Response:
 
 @router.get(
     "/operateurs/index.htm",
+    summary="The operator banner (guide §1.1), for the CRM's iframe",
     responses=_PAGE,
     response_class=Response,
     openapi_extra=_BANNER_QUERY,
@@ -120,6 +121,7 @@ async def operator_banner(request: Request, container: ContainerDep) -> Response
 
 @router.get(
     "/superviseur/index.htm",
+    summary="The supervisor page (guide §1.3)",
     responses=_PAGE,
     response_class=Response,
     openapi_extra=_SUPERVISOR_QUERY,
@@ -129,7 +131,12 @@ async def supervisor_page(request: Request, container: ContainerDep) -> Response
     return await _page(request, container, "superviseur/index.html")
 
 
-@router.get("/example/index.htm", responses=_PAGE, response_class=Response)
+@router.get(
+    "/example/index.htm",
+    summary="An example CRM page using cnx.js beside the banner",
+    responses=_PAGE,
+    response_class=Response,
+)
 async def example_crm() -> Response:
     """An example CRM page using ``cnx.js`` beside the banner (guide §4)."""
     response = FileResponse(STATIC_DIR / "example/index.html", media_type=HTML)
@@ -140,6 +147,7 @@ async def example_crm() -> Response:
 
 @router.get(
     "/cnx.js",
+    summary="cnx.js, the CRM-side SDK (guide §4)",
     responses=media("text/javascript; charset=utf-8", "The script"),
     response_class=Response,
 )
@@ -154,6 +162,7 @@ async def cnx_script() -> Response:
 
 @router.get(
     "/cnx.d.ts",
+    summary="cnx.js's TypeScript declarations",
     responses=media("application/typescript; charset=utf-8", "TypeScript declarations"),
     response_class=Response,
 )
