@@ -28,6 +28,7 @@ from tests.test_calls_api import FAST, Operator, eventually, place_call
 from voicemgmt.config import Settings
 from voicemgmt.web import calls_api, dependencies, supervision_api
 from voicemgmt.web.json_body import StrictJsonRoute
+from voicemgmt.web.responses import api_routes, dependency_calls
 
 ERROR_BODY = "#/components/schemas/ErrorBody"
 SCHEMA_KEYS = {"type", "$ref", "anyOf", "oneOf", "allOf", "enum", "const", "not"}
@@ -47,19 +48,10 @@ def api(server: LiveServer) -> Iterator[httpx.Client]:
 # the walk
 
 
-def _dependency_calls(dependant: Dependant) -> set[Any]:
-    found = set()
-    for sub in dependant.dependencies:
-        if sub.call is not None:
-            found.add(sub.call)
-        found |= _dependency_calls(sub)
-    return found
-
-
 def required_errors(route: APIRoute) -> dict[int, str]:
     """The error statuses a route can give, from what it does, with the reason."""
     needed: dict[int, str] = {500: "any operation can fail unexpectedly"}
-    calls = _dependency_calls(route.dependant)
+    calls = dependency_calls(route.dependant)
     if dependencies.get_account in calls:
         needed[401] = "it takes the account's Basic credentials"
         needed[429] = "failed Basic logins are throttled"
@@ -68,7 +60,7 @@ def required_errors(route: APIRoute) -> dict[int, str]:
     if {calls_api._agent, supervision_api._supervisor} & calls:
         needed[403] = "it is for one role only (operator or supervisor)"
     dependant = route.dependant
-    if dependant.path_params or dependant.query_params or _nested_params(dependant):
+    if _validated_params(dependant):
         needed[400] = "its parameters are validated"
     if route.body_field is not None:
         needed[400] = "its JSON body is validated"
@@ -79,10 +71,16 @@ def required_errors(route: APIRoute) -> dict[int, str]:
     return needed
 
 
-def _nested_params(dependant: Dependant) -> bool:
-    return any(
-        sub.path_params or sub.query_params or _nested_params(sub) for sub in dependant.dependencies
-    )
+def _validated_params(dependant: Dependant) -> bool:
+    """Whether some parameter can be refused: a constraint, a type other than text, or a
+    required query parameter (it can be missing). A bare text path parameter cannot."""
+    params = [*dependant.path_params, *dependant.query_params, *dependant.header_params]
+    for param in params:
+        info = param.field_info
+        missing = param in dependant.query_params and param.field_info.is_required()
+        if info.annotation is not str or info.metadata or missing:
+            return True
+    return any(_validated_params(sub) for sub in dependant.dependencies)
 
 
 def _is_any(schema: Any) -> bool:
@@ -153,16 +151,16 @@ def operation_problems(name: str, operation: dict[str, Any], needed: dict[int, s
 
 def document_problems(document: dict[str, Any], app: FastAPI) -> list[str]:
     routes = {
-        (method.lower(), route.path_format): route
-        for route in app.routes
-        if isinstance(route, APIRoute) and route.include_in_schema
+        (method.lower(), path): route
+        for path, route in api_routes(app)
         for method in route.methods or ()
     }
     found = []
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
             route = routes.get((method, path))
-            needed = required_errors(route) if route is not None else {500: "any operation"}
+            assert route is not None, f"{method.upper()} {path}: no route serves it"
+            needed = required_errors(route)
             found += operation_problems(f"{method.upper()} {path}", operation, needed)
     for name, schema in document.get("components", {}).get("schemas", {}).items():
         found += schema_problems(schema, f"components.schemas.{name}")
@@ -201,6 +199,27 @@ def test_the_walk_finds_what_is_missing() -> None:
     assert schema_problems({"description": "x"}, "S") == ["S: a schema that allows anything"]
     known = {"type": "object", "properties": {"a": {"type": "string"}}}
     assert schema_problems({**known, "additionalProperties": {"description": "kept"}}, "S") == []
+
+
+def test_the_walk_knows_what_each_route_does(server: LiveServer) -> None:
+    """What the walk derives from the routes themselves (so that it cannot go blind)."""
+    routes = {(m, path): r for path, r in api_routes(server.app) for m in r.methods or ()}
+    assert set(required_errors(routes["POST", "/api/v1/operators"])) == {
+        400,
+        401,
+        413,
+        415,
+        429,
+        500,
+    }
+    assert set(required_errors(routes["GET", "/api/v1/me/state"])) == {401, 403, 500}
+    assert set(required_errors(routes["GET", "/api/v1/supervision/charts"])) == {400, 401, 403, 500}
+    assert set(required_errors(routes["GET", "/vm/token/{token}"])) == {401, 429, 500}
+    assert set(required_errors(routes["GET", "/healthz"])) == {500}
+    documented = server.app.openapi()["paths"]
+    assert {(m.lower(), p) for m, p in routes} == {
+        (m, p) for p, ops in documented.items() for m in ops
+    }
 
 
 def test_validation_never_answers_422(server: LiveServer, api: httpx.Client) -> None:

@@ -10,12 +10,16 @@ described on every operation. FastAPI's own 422 never happens here (request vali
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel, ConfigDict
 
+from voicemgmt.web import dependencies
 from voicemgmt.web.errors import ErrorBody
 
 # What each status means here, whichever endpoint gives it.
@@ -78,8 +82,28 @@ def media(media_type: str, description: str) -> dict[int | str, dict[str, Any]]:
     }
 
 
+# How callers authenticate. The routes check credentials themselves (so that every refusal
+# is an ErrorBody), so the document is told which scheme each operation takes.
+SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
+    "accountBasic": {
+        "type": "http",
+        "scheme": "basic",
+        "description": "The account's API login and password (guide §1); failures are "
+        "throttled per login and address (429).",
+    },
+    "sessionToken": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "A session token from POST /vm/token or POST /vm/login, as "
+        "'Authorization: Bearer <token>'; never in a query string.",
+    },
+}
+BEARER_SECURITY: dict[str, Any] = {"security": [{"sessionToken": []}]}
+
+
 def install_openapi(app: FastAPI) -> None:
-    """Serve the document without FastAPI's unused 422 answers and their schemas."""
+    """Serve the document with its security schemes, without FastAPI's unused 422 answers
+    and their schemas."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -90,10 +114,45 @@ def install_openapi(app: FastAPI) -> None:
                 description=app.description,
                 routes=app.routes,
             )
-            app.openapi_schema = without_422(document)
+            app.openapi_schema = with_security(without_422(document), app)
         return app.openapi_schema
 
     setattr(app, "openapi", openapi)  # noqa: B010  FastAPI's documented way to replace it
+
+
+def with_security(document: dict[str, Any], app: FastAPI) -> dict[str, Any]:
+    document.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+    for path, route in api_routes(app):
+        calls = dependency_calls(route.dependant)
+        scheme = (
+            "accountBasic"
+            if dependencies.get_account in calls
+            else "sessionToken"
+            if dependencies.get_token_owner in calls
+            else None
+        )
+        for method in route.methods or ():
+            if scheme is not None:
+                document["paths"][path][method.lower()]["security"] = [{scheme: []}]
+    return document
+
+
+def api_routes(app: FastAPI) -> Iterator[tuple[str, APIRoute]]:
+    """Each documented route with its full path, the included routers' ones too."""
+    for context in iter_route_contexts(app.routes):
+        route = context.original_route
+        if isinstance(route, APIRoute) and route.include_in_schema and context.path_format:
+            yield context.path_format, route
+
+
+def dependency_calls(dependant: Dependant) -> set[Any]:
+    """Every dependency a route runs, however deep."""
+    found = set()
+    for sub in dependant.dependencies:
+        if sub.call is not None:
+            found.add(sub.call)
+        found |= dependency_calls(sub)
+    return found
 
 
 def without_422(document: dict[str, Any]) -> dict[str, Any]:

@@ -16,7 +16,15 @@ from voicemgmt.services.tokens import parse_owner_hint, parse_token_request
 from voicemgmt.web.auth import bearer_token, client_address
 from voicemgmt.web.dependencies import AccountDep, ContainerDep, TokenOwnerDep
 from voicemgmt.web.json_body import StrictJsonRoute, json_body
-from voicemgmt.web.responses import BASIC_AUTH, BEARER, JSON_BODY, NOT_JSON_BODY, OutModel, errors
+from voicemgmt.web.responses import (
+    BASIC_AUTH,
+    BEARER,
+    BEARER_SECURITY,
+    JSON_BODY,
+    NOT_JSON_BODY,
+    OutModel,
+    errors,
+)
 
 router = APIRouter(prefix="/vm", tags=["SSO tokens (guide §1)"])
 sessions_router = APIRouter(prefix="/vm", tags=["sessions"], route_class=StrictJsonRoute)
@@ -208,6 +216,7 @@ async def log_in(body: LoginIn, request: Request, container: ContainerDep) -> To
 @sessions_router.post(
     "/logout",
     summary="End the session whose token is sent as Bearer",
+    openapi_extra=BEARER_SECURITY,
     response_model=TokenDeleted,
     response_model_exclude_none=True,
     responses=errors(BEARER, NOT_JSON_BODY),
