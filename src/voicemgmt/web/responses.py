@@ -14,9 +14,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi import routing as fastapi_routing
 from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
-from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict
 
 from voicemgmt.web import dependencies
@@ -139,7 +140,14 @@ def with_security(document: dict[str, Any], app: FastAPI) -> dict[str, Any]:
 
 def api_routes(app: FastAPI) -> Iterator[tuple[str, APIRoute]]:
     """Each documented route with its full path, the included routers' ones too."""
-    for context in iter_route_contexts(app.routes):
+    # FastAPI 0.165 keeps included routers whole in app.routes; before, it copied their routes.
+    contexts = getattr(fastapi_routing, "iter_route_contexts", None)
+    if contexts is None:
+        for route in app.routes:
+            if isinstance(route, APIRoute) and route.include_in_schema:
+                yield route.path_format, route
+        return
+    for context in contexts(app.routes):
         route = context.original_route
         if isinstance(route, APIRoute) and route.include_in_schema and context.path_format:
             yield context.path_format, route
