@@ -28,8 +28,8 @@ test: $(VENV)/.test-deps lint typecheck
 	$(BIN)/pytest
 
 lint: $(VENV)/.test-deps
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench packages
+	$(BIN)/ruff format --check src tests bench packages
 
 typecheck: $(VENV)/.test-deps
 	$(BIN)/mypy
@@ -45,4 +45,4 @@ bench: $(VENV)/.test-deps
 	$(PY) bench/sip_media.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis packages/cnx/dist

@@ -3,6 +3,8 @@
 #   curl             — the guide's own curl commands are run as written
 #   chromium         — the pages and cnx.js are tested in real headless Chromium (through
 #                      Playwright, told to use /usr/bin/chromium; it never downloads a browser)
+#   nodejs, npm      — the cnx.js npm package is packed, installed with esbuild and TypeScript
+#                      from the npm registry into a throwaway CRM project, bundled and type-checked
 #   baresip-core     — SIP phones (callers, operators' phones) scripted over ctrl_tcp
 #   sip-tester       — SIPp, for SIP protocol cases, load and the benchmarks
 #   espeak-ng        — text prompts rendered to audio
@@ -12,6 +14,8 @@ set -eu
 missing=""
 command -v curl >/dev/null 2>&1 || missing="$missing curl"
 [ -x /usr/bin/chromium ] || missing="$missing chromium"
+command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 command -v baresip >/dev/null 2>&1 || missing="$missing baresip-core"
 command -v sipp >/dev/null 2>&1 || missing="$missing sip-tester"
 command -v espeak-ng >/dev/null 2>&1 || missing="$missing espeak-ng"

@@ -746,6 +746,9 @@ class UntouchedStore:
     async def charts(self, account_id: int, **filters: Any) -> Charts:
         return self._asked()  # type: ignore[no-any-return]
 
+    async def by_ids(self, account_id: int, ids: Sequence[str]) -> list[StoredCallRecord]:
+        return self._asked()  # type: ignore[no-any-return]
+
     async def set_presence(
         self, account_id: int, operator_id: int, presence: str, since: datetime
     ) -> None:

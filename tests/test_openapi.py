@@ -14,6 +14,7 @@ Real answers are checked by ``LiveServer.client()`` itself (``tests.openapi_conf
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +32,15 @@ from voicemgmt.web.json_body import StrictJsonRoute
 from voicemgmt.web.responses import api_routes, dependency_calls
 
 ERROR_BODY = "#/components/schemas/ErrorBody"
+METRICS_TOKEN = "a-metrics-token-for-the-test"
 SCHEMA_KEYS = {"type", "$ref", "anyOf", "oneOf", "allOf", "enum", "const", "not"}
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return make_settings(tmp_path, "", **FAST, max_body_bytes=64 * 1024)
+    return make_settings(
+        tmp_path, "", **FAST, max_body_bytes=64 * 1024, metrics_token=METRICS_TOKEN
+    )
 
 
 @pytest.fixture
@@ -256,6 +260,9 @@ def test_every_operation_answers_as_documented(
     _tokens_and_sessions(api, server, acme)
     _calls(api, server, acme)
     _reports(api, server, acme)
+    _platform(api, acme)
+    expect(api.get("/metrics", headers=bearer(METRICS_TOKEN)), 200)
+    expect(api.get("/metrics"), 401)
     # error kinds every route shares
     expect(api.get(f"{base}/operators", params={"limit": 0}, auth=auth), 400)
     expect(api.get(f"{base}/account"), 401)
@@ -404,6 +411,35 @@ def _reports(api: httpx.Client, server: LiveServer, acme: SeededAccount) -> None
         ),
         404,
     )
+
+
+def _platform(api: httpx.Client, acme: SeededAccount) -> None:
+    """The platform API of SPEC §6 (docs/platform-api.md)."""
+    auth = acme.auth
+    today = datetime.now(UTC).date()
+    window = {"date": today.isoformat(), "date_end": (today + timedelta(days=1)).isoformat()}
+    calls = expect(api.post("/vm/calls/in", auth=auth, json=window), 200)
+    expect(api.post("/vm/calls/out", auth=auth, json=window), 200)
+    inverted = {"date": window["date_end"], "date_end": window["date"]}
+    expect(api.post("/vm/calls/in", auth=auth, json=inverted), 400)
+    expect(api.get("/vm/operators", auth=auth), 200)
+    expect(api.get(f"/vm/operators/{acme.id_agent}", auth=auth), 200)
+    expect(api.get(f"/vm/operators/{2**31 - 1}", auth=auth), 404)
+    expect(api.post("/vm/operators", auth=auth, json={"email": acme.agent_email}), 200)
+    expect(api.get("/vm/operators_init", auth=auth), 200)
+    expect(api.get("/vm/service_numbers", auth=auth), 200)
+    number = {"service_number": "33170200300", "id_group": acme.id_group}
+    expect(api.post("/vm/service_numbers", auth=auth, json=number), 201)
+    expect(api.post("/vm/service_numbers", auth=auth, json=number), 409)
+    change = {"service_number": "33170200300", "record": True}
+    expect(api.put("/vm/service_numbers", auth=auth, json=change), 200)
+    ids = [c["id_appel"] for c in calls["calls"]][:2]
+    assert ids, "the calls above are in the history"
+    query = {"call_ids": ",".join(ids)}
+    expect(api.get("/voice-management/variables", auth=auth, params=query), 200)
+    expect(api.post("/voice-management/variables", auth=auth, json=ids), 200)
+    unknown = api.post("/voice-management/variables", auth=auth, json=["no-such-call"])
+    assert expect(unknown, 404)["details"]["unknown"] == ["no-such-call"]
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,8 @@ from voicemgmt.adapters.sql.sip_devices import SqlSipDevices
 from voicemgmt.adapters.switch.simulated import SimulatedSwitch, SimulationTiming
 from voicemgmt.adapters.system import SystemClock
 from voicemgmt.config import Settings, host_port, port_range
+from voicemgmt.observability.collectors import CallbackCounter, MediaCollector, RoutingCollector
+from voicemgmt.observability.metrics import Metrics
 from voicemgmt.services.authentication import (
     ApiAuthenticator,
     LoginThrottle,
@@ -51,6 +53,7 @@ class Container:
     routing: RoutingService
     sessions: SessionService
     sip_devices: SipDeviceService
+    metrics: Metrics
 
     def unit_of_work(self) -> UnitOfWork:
         return SqlUnitOfWork(self.engine)
@@ -83,6 +86,8 @@ def secret_key(settings: Settings) -> bytes:
 
 def build(settings: Settings) -> Container:
     engine = create_engine(settings.effective_database_url, pool_size=settings.database_pool_size)
+    metrics = Metrics()
+    metrics.watch_database(engine)
     clock = SystemClock()
     hasher = Argon2Hasher(
         time_cost=settings.argon2_time_cost,
@@ -95,7 +100,7 @@ def build(settings: Settings) -> Container:
 
     retention = Retention(max_events=settings.event_retention)
     bus: EventBus = (
-        RedisEventBus(settings.redis_url, retention=retention)
+        RedisEventBus(settings.redis_url, retention=retention, on_error=metrics.redis_error)
         if settings.event_bus == "redis" and settings.redis_url
         else InMemoryEventBus(retention=retention)
     )
@@ -103,7 +108,7 @@ def build(settings: Settings) -> Container:
         SqlSipDevices(engine), unit_of_work, clock, realm=settings.sip_realm
     )
     switch = (
-        sip_switch(settings, sip_devices)
+        sip_switch(settings, sip_devices, metrics)
         if settings.switch == "sip"
         else SimulatedSwitch(
             SimulationTiming(
@@ -121,7 +126,8 @@ def build(settings: Settings) -> Container:
         ttl=timedelta(seconds=settings.token_ttl_seconds),
         slide_granularity=timedelta(seconds=settings.token_slide_granularity_seconds),
     )
-    routing = RoutingService(unit_of_work, bus, records, switch, clock)
+    routing = RoutingService(unit_of_work, bus, records, switch, clock, observer=metrics)
+    metrics.add(RoutingCollector(routing))
 
     def throttle() -> LoginThrottle:
         return LoginThrottle(
@@ -152,10 +158,11 @@ def build(settings: Settings) -> Container:
         ),
         sip_devices=sip_devices,
         authenticator=authenticator,
+        metrics=metrics,
     )
 
 
-def sip_switch(settings: Settings, directory: SipDirectory) -> Switch:
+def sip_switch(settings: Settings, directory: SipDirectory, metrics: Metrics) -> Switch:
     """The SIP driver, its media backend and its prompts, as ``VM_SIP_*`` and ``VM_MEDIA`` say."""
     from voicemgmt.adapters.switch.sip.calls import SipOptions
     from voicemgmt.adapters.switch.sip.driver import SipSwitch
@@ -170,14 +177,18 @@ def sip_switch(settings: Settings, directory: SipDirectory) -> Switch:
     if settings.media == "rtpengine":
         from voicemgmt.adapters.switch.sip.media.rtpengine import RtpengineMedia
 
-        media = RtpengineMedia(
+        rtpengine = RtpengineMedia(
             host_port(settings.rtpengine_ng),
             rtp_host,
             host_port(settings.rtpengine_dtmf),
             Path(settings.data_dir).resolve() / "rtpengine-media",
         )
+        metrics.add(MediaCollector("rtpengine", rtpengine))
+        media = rtpengine
     else:
-        media = RtpRelay(rtp_host, port_range(settings.rtp_ports))
+        relay = RtpRelay(rtp_host, port_range(settings.rtp_ports))
+        metrics.add(MediaCollector("relay", relay))
+        media = relay
     data = Path(settings.data_dir)
     prompts = PromptLibrary(
         settings.sip_prompts_dir or data / "prompts",
@@ -198,4 +209,13 @@ def sip_switch(settings: Settings, directory: SipDirectory) -> Switch:
         else None,
         max_calls=settings.sip_max_calls,
     )
-    return SipSwitch(options, media, prompts, directory)
+    switch = SipSwitch(options, media, prompts, directory, observer=metrics)
+    transport = switch.transport
+    metrics.add(
+        CallbackCounter(
+            "voicemgmt_sip_malformed_messages",
+            "SIP datagrams dropped because they could not be parsed.",
+            lambda: transport.malformed,
+        )
+    )
+    return switch

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -23,6 +23,7 @@ from sqlalchemy.exc import ArgumentError
 
 CONFIG_FILE_ENV = "VM_CONFIG"
 MIN_SECRET_KEY_LENGTH = 32
+MIN_METRICS_TOKEN_LENGTH = 16
 
 
 class Settings(BaseSettings):
@@ -58,7 +59,11 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     secret_key: SecretStr | None = None
-    log_level: str = "info"
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    log_format: Literal["text", "json"] = "text"
+    # /metrics (docs/operations.md): a Bearer token, client addresses, or both; neither: off
+    metrics_token: SecretStr | None = None
+    metrics_allowed_sources: list[str] = Field(default_factory=list)
 
     token_ttl_seconds: int = Field(default=12 * 3600, ge=60)
     token_slide_granularity_seconds: int = Field(default=60, ge=1)
@@ -94,16 +99,25 @@ class Settings(BaseSettings):
             host_port(value)
         return value
 
-    @field_validator("sip_trunk_sources")
+    @field_validator("sip_trunk_sources", "metrics_allowed_sources")
     @classmethod
-    def _networks(cls, value: list[str]) -> list[str]:
+    def _networks(cls, value: list[str], info: ValidationInfo) -> list[str]:
         for network in value:
             try:
                 ipaddress.ip_network(network, strict=False)
             except ValueError as exc:
                 raise ValueError(
-                    f"sip_trunk_sources: {network!r} is not an address or CIDR"
+                    f"{info.field_name}: {network!r} is not an address or CIDR"
                 ) from exc
+        return value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_METRICS_TOKEN_LENGTH:
+            raise ValueError(
+                f"metrics_token must be at least {MIN_METRICS_TOKEN_LENGTH} characters"
+            )
         return value
 
     @field_validator("rtp_ports")

@@ -21,6 +21,7 @@ import httpx
 import uvicorn
 
 from voicemgmt.config import Settings
+from voicemgmt.observability.logs import uvicorn_log_config
 from voicemgmt.services.demo import (
     DEMO_CALLERS,
     DemoCredentials,
@@ -36,7 +37,11 @@ GIVE_UP_AFTER = (45.0, 90.0)  # seconds before an unanswered demo caller hangs u
 def serve_with_demo_calls(app: Any, settings: Settings, *, every: float) -> None:
     async def main() -> None:
         config = uvicorn.Config(
-            app, host=settings.host, port=settings.port, log_level=settings.log_level
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            log_config=uvicorn_log_config(settings.log_format),
         )
         server = uvicorn.Server(config)
         caller = asyncio.create_task(_call_now_and_then(server, settings, every))

@@ -161,10 +161,12 @@ def serve(
     import uvicorn
 
     from voicemgmt.cli.demo_calls import serve_with_demo_calls
+    from voicemgmt.observability.logs import configure_logging, uvicorn_log_config
     from voicemgmt.runtime import tune_garbage_collector
     from voicemgmt.web.app import create_app
 
     settings = _settings(database, host=host, port=port)
+    configure_logging(settings.log_level, settings.log_format)
 
     async def migrate_first(_container: Container) -> None:
         return None  # run_with starts the container, which migrates, and reports errors
@@ -175,7 +177,13 @@ def serve(
     if demo_calls > 0:
         serve_with_demo_calls(app_, settings, every=demo_calls)
         return
-    uvicorn.run(app_, host=settings.host, port=settings.port, log_level=settings.log_level)
+    uvicorn.run(
+        app_,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        log_config=uvicorn_log_config(settings.log_format),
+    )
 
 
 # db

@@ -87,6 +87,13 @@ class Group:
     settings: dict[str, Any] = field(default_factory=dict)
 
 
+class NumberState(StrEnum):
+    """Whether a number takes calls: a suspended number is refused at the switch."""
+
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+
+
 @dataclass(frozen=True, slots=True)
 class Number:
     """A phone number of the account, routed to a group."""
@@ -96,6 +103,12 @@ class Number:
     group_id: int
     label: str = ""
     ivr: dict[str, Any] | None = None  # an IVR script (domain/ivr) callers go through first
+    state: NumberState = NumberState.ACTIVE
+    record: bool = False  # the recording flag; kept for the recordings feature, not acted on
+
+    @property
+    def takes_calls(self) -> bool:
+        return self.state is NumberState.ACTIVE
 
 
 def normalize_email(email: str) -> str:

@@ -40,6 +40,8 @@ from voicemgmt.domain.routing.model import CallRecord, Outcome, Side
 
 MAX_WINDOW = timedelta(days=31)
 MAX_PAGE = 1000
+MAX_IDS = 100
+MAX_CALL_ID = 40  # the stored id's length
 MAX_ID = 2**31 - 1  # ids are 32-bit integers in the store
 MAX_SERVICE_LEVEL_SECONDS = 3600.0
 DIRECTIONS = ("in", "out")
@@ -75,6 +77,7 @@ class StoredCallRecord:
     duration_wait: float
     duration_comm: float
     duration_hold: float
+    post_appel: float
     operators_offered: tuple[int, ...]
     overflowed_from: tuple[int, ...]
     ticket_id: str | None
@@ -100,6 +103,7 @@ class StoredCallRecord:
             duration_wait=record.duration_wait,
             duration_comm=record.duration_comm,
             duration_hold=record.duration_hold,
+            post_appel=record.post_appel,
             operators_offered=tuple(record.operators_offered),
             overflowed_from=tuple(record.overflowed_from),
             ticket_id=record.ticket_id,
@@ -127,6 +131,7 @@ class StoredCallRecord:
             "duration_wait": _ms(self.duration_wait),
             "duration_comm": _ms(self.duration_comm),
             "duration_hold": _ms(self.duration_hold),
+            "post_appel": _ms(self.post_appel),
             "operators_offered": list(self.operators_offered),
             "overflowed_from": list(self.overflowed_from),
             "ticket_id": self.ticket_id,
@@ -261,6 +266,8 @@ class CallRecordStore(Protocol):
         id_op: int | None = None,
         outcome: Outcome | None = None,
         direction: str | None = None,
+        service_number: str | None = None,
+        caller_number: str | None = None,
         limit: int = 100,
         offset: int = 0,
     ) -> list[StoredCallRecord]:
@@ -277,7 +284,13 @@ class CallRecordStore(Protocol):
         id_op: int | None = None,
         outcome: Outcome | None = None,
         direction: str | None = None,
+        service_number: str | None = None,
+        caller_number: str | None = None,
     ) -> int: ...
+
+    async def by_ids(self, account_id: int, ids: Sequence[str]) -> list[StoredCallRecord]:
+        """The account's records among ``ids`` (other accounts' and unknown ids: left out)."""
+        ...
 
     async def figures(
         self, account_id: int, *, since: datetime, until: datetime, service_level_seconds: float
@@ -331,6 +344,7 @@ CSV_COLUMNS = (
     "duration_wait",
     "duration_comm",
     "duration_hold",
+    "post_appel",
     "operators_offered",
     "overflowed_from",
     "ticket_id",
@@ -392,10 +406,15 @@ class CallRecordService:
         id_op: int | None = None,
         outcome: Outcome | str | None = None,
         direction: str | None = None,
+        service_number: str | None = None,
+        caller_number: str | None = None,
         limit: int = 100,
         offset: int = 0,
     ) -> list[StoredCallRecord]:
-        """A page of the account's records started in ``[since, until)``, newest first."""
+        """A page of the account's records started in ``[since, until)``, newest first.
+
+        ``service_number`` and ``caller_number`` match exactly (E.164 digits as stored).
+        """
         wanted = self._filters(since, until, id_group, id_op, outcome, direction)
         if not 1 <= limit <= MAX_PAGE:
             raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}")
@@ -409,6 +428,8 @@ class CallRecordService:
             id_op=id_op,
             outcome=wanted,
             direction=direction,
+            service_number=service_number,
+            caller_number=caller_number,
             limit=limit,
             offset=offset,
         )
@@ -423,6 +444,8 @@ class CallRecordService:
         id_op: int | None = None,
         outcome: Outcome | str | None = None,
         direction: str | None = None,
+        service_number: str | None = None,
+        caller_number: str | None = None,
     ) -> int:
         """How many records ``records`` would go through with the same filters."""
         wanted = self._filters(since, until, id_group, id_op, outcome, direction)
@@ -434,7 +457,17 @@ class CallRecordService:
             id_op=id_op,
             outcome=wanted,
             direction=direction,
+            service_number=service_number,
+            caller_number=caller_number,
         )
+
+    async def by_ids(self, account_id: int, ids: Sequence[str]) -> list[StoredCallRecord]:
+        """The account's records of the calls ``ids`` (at most ``MAX_IDS``), in no set order."""
+        if len(ids) > MAX_IDS:
+            raise InvalidInput(f"at most {MAX_IDS} call ids at a time")
+        if any(not isinstance(i, str) or not 1 <= len(i) <= MAX_CALL_ID for i in ids):
+            raise InvalidInput(f"a call id has 1 to {MAX_CALL_ID} characters")
+        return await self._store.by_ids(account_id, list(dict.fromkeys(ids)))
 
     async def figures(
         self,

@@ -18,6 +18,7 @@ from voicemgmt.domain.directory import (
     Group,
     Membership,
     Number,
+    NumberState,
     Operator,
     Supervisor,
     UserType,
@@ -215,6 +216,11 @@ class DirectoryService:
         if operator is None:
             raise NoSuchOperator(f"no operator {operator_id} in this account")
         return operator
+
+    async def operator_by_email(self, account_id: int, email: str) -> Operator | None:
+        """The account's operator with this email (compared as ``normalize_email`` does)."""
+        async with self._uow() as uow:
+            return await uow.directory.operator_by_email(account_id, email)
 
     async def create_operator(
         self,
@@ -464,8 +470,12 @@ class DirectoryService:
         group_id: int,
         label: str = "",
         ivr: dict[str, Any] | None = None,
+        state: NumberState | str = NumberState.ACTIVE,
+        record: bool = False,
     ) -> Number:
         digits = normalize_e164(e164)
+        state = _number_state(state)
+        record = _record_flag(record)
         label = _label(label)
         async with self._uow() as uow:
             if await uow.directory.group(account_id, group_id) is None:
@@ -474,7 +484,7 @@ class DirectoryService:
                 await _check_ivr(uow, account_id, ivr)
             if await uow.directory.number(digits) is not None:
                 raise NumberAlreadyRouted(f"number {digits} is already in service")
-            number = Number(digits, account_id, group_id, label, ivr)
+            number = Number(digits, account_id, group_id, label, ivr, state, record)
             await uow.directory.add_number(number, now=self._clock.now())
             await uow.commit()
         await self._changed(DirectoryChange(account_id, "number", digits))
@@ -488,9 +498,18 @@ class DirectoryService:
         group_id: int | None = None,
         label: str | None = None,
         ivr: dict[str, Any] | Unchanged | None = UNCHANGED,
+        state: NumberState | str | None = None,
+        record: bool | None = None,
     ) -> Number:
-        """Change what is given; ``ivr=None`` removes the number's IVR."""
+        """Change what is given; ``ivr=None`` removes the number's IVR.
+
+        A number made ``suspended`` takes no new call from then on (calls already in progress
+        go on); ``record`` is only stored (see ``Number.record``).
+        """
         digits = normalize_e164(e164)
+        new_state = None if state is None else _number_state(state)
+        if record is not None:
+            record = _record_flag(record)
         async with self._uow() as uow:
             number = await uow.directory.number(digits)
             if number is None or number.account_id != account_id:
@@ -505,6 +524,10 @@ class DirectoryService:
                 if ivr is not None:
                     await _check_ivr(uow, account_id, ivr)
                 number = replace(number, ivr=ivr)
+            if new_state is not None:
+                number = replace(number, state=new_state)
+            if record is not None:
+                number = replace(number, record=record)
             await uow.directory.save_number(number)
             await uow.commit()
         await self._changed(DirectoryChange(account_id, "number", digits))
@@ -517,6 +540,20 @@ class DirectoryService:
                 raise NoSuchNumber(f"no number {digits} in this account")
             await uow.commit()
         await self._changed(DirectoryChange(account_id, "number", digits, deleted=True))
+
+
+def _number_state(state: object) -> NumberState:
+    try:
+        return NumberState(str(state))
+    except ValueError:
+        choices = ", ".join(s.value for s in NumberState)
+        raise InvalidInput(f"state must be one of {choices}", field="state") from None
+
+
+def _record_flag(record: object) -> bool:
+    if not isinstance(record, bool):
+        raise InvalidInput("record must be true or false", field="record")
+    return record
 
 
 async def _check_ivr(uow: UnitOfWork, account_id: int, raw: dict[str, Any]) -> None:

@@ -16,16 +16,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from voicemgmt.domain.routing.model import CallRecord
+from voicemgmt.observability.logs import no_call
 from voicemgmt.services.call_records import CallRecordStore
 from voicemgmt.services.events import EventBus
 
 log = logging.getLogger(__name__)
+
+
+class OutboxObserver(Protocol):
+    """Told what an outbox delivered (metrics): records once stored, events once published,
+    with the ``time.monotonic()`` at which their step was posted."""
+
+    def records_stored(self, account_id: int, records: Sequence[CallRecord]) -> None: ...
+
+    def events_published(self, kinds: Iterable[str], posted_at: float) -> None: ...
 
 
 def _future() -> asyncio.Future[None]:
@@ -41,13 +52,21 @@ class _Post:
     events: Sequence[tuple[str, Mapping[str, Any]]]
     at: datetime
     done: asyncio.Future[None] = field(default_factory=_future)
+    posted_at: float = field(default_factory=time.monotonic)
 
 
 class AccountOutbox:
-    def __init__(self, account_id: int, records: CallRecordStore, bus: EventBus) -> None:
+    def __init__(
+        self,
+        account_id: int,
+        records: CallRecordStore,
+        bus: EventBus,
+        observer: OutboxObserver | None = None,
+    ) -> None:
         self._account_id = account_id
         self._records = records
         self._bus = bus
+        self._observer = observer
         self._pending: list[_Post] = []
         self._worker: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
@@ -67,7 +86,10 @@ class AccountOutbox:
         self._pending.append(item)
         self._idle.clear()
         if self._worker is None or self._worker.done():
-            self._worker = asyncio.get_running_loop().create_task(self._deliver())
+            # the worker serves every later step too: it is about no call in particular
+            self._worker = asyncio.get_running_loop().create_task(
+                self._deliver(), context=no_call()
+            )
         return item.done
 
     async def drained(self) -> None:
@@ -85,6 +107,8 @@ class AccountOutbox:
                 for item in batch:
                     _fail(item, exc)
                 continue
+            if records and self._observer is not None:
+                self._observer.records_stored(self._account_id, records)
             for item in batch:
                 try:
                     if item.events:
@@ -92,6 +116,10 @@ class AccountOutbox:
                 except Exception as exc:
                     _fail(item, exc)
                 else:
+                    if self._observer is not None:
+                        self._observer.events_published(
+                            (kind for kind, _data in item.events), item.posted_at
+                        )
                     if not item.done.done():
                         item.done.set_result(None)
         self._idle.set()

@@ -34,6 +34,7 @@ from voicemgmt.domain.routing.model import (
     Presence,
     Side,
 )
+from voicemgmt.observability.logs import about_call, no_call
 from voicemgmt.services.call_records import CallRecordStore
 from voicemgmt.services.directory import DirectoryChange
 from voicemgmt.services.events import EventBus
@@ -45,7 +46,7 @@ from voicemgmt.services.live_state import (
     live_operator,
     queue_of,
 )
-from voicemgmt.services.outbox import AccountOutbox
+from voicemgmt.services.outbox import AccountOutbox, OutboxObserver
 from voicemgmt.services.ports import Clock, UnitOfWorkFactory
 from voicemgmt.services.switch import Switch
 
@@ -82,8 +83,10 @@ class RoutingService:
         records: CallRecordStore,
         switch: Switch,
         clock: Clock,
+        observer: OutboxObserver | None = None,
     ) -> None:
         self._uow = uow
+        self._observer = observer
         self._bus = bus
         self._records = records
         self._switch = switch
@@ -136,10 +139,14 @@ class RoutingService:
         )
 
     async def answer(self, account_id: int, operator_id: int, call_id: str) -> None:
-        await self._apply(account_id, lambda core, now: core.answer(now, operator_id, call_id))
+        await self._apply(
+            account_id, lambda core, now: core.answer(now, operator_id, call_id), call_id
+        )
 
     async def decline(self, account_id: int, operator_id: int, call_id: str) -> None:
-        await self._apply(account_id, lambda core, now: core.decline(now, operator_id, call_id))
+        await self._apply(
+            account_id, lambda core, now: core.decline(now, operator_id, call_id), call_id
+        )
 
     async def hang_up(self, account_id: int, operator_id: int, call_id: str) -> None:
         def act(core: RoutingCore, now: float) -> Step:
@@ -150,13 +157,17 @@ class RoutingService:
                 return core.decline(now, operator_id, call_id)
             return core.hang_up(now, call_id, Side.OPERATOR)
 
-        await self._apply(account_id, act)
+        await self._apply(account_id, act, call_id)
 
     async def hold(self, account_id: int, operator_id: int, call_id: str) -> None:
-        await self._apply(account_id, lambda core, now: core.hold(now, operator_id, call_id))
+        await self._apply(
+            account_id, lambda core, now: core.hold(now, operator_id, call_id), call_id
+        )
 
     async def unhold(self, account_id: int, operator_id: int, call_id: str) -> None:
-        await self._apply(account_id, lambda core, now: core.unhold(now, operator_id, call_id))
+        await self._apply(
+            account_id, lambda core, now: core.unhold(now, operator_id, call_id), call_id
+        )
 
     async def transfer(
         self,
@@ -172,6 +183,7 @@ class RoutingService:
             lambda core, now: core.transfer(
                 now, operator_id, call_id, to_operator=to_operator, to_group=to_group
             ),
+            call_id,
         )
 
     async def click_to_call(
@@ -190,6 +202,7 @@ class RoutingService:
             lambda core, now: core.outbound(
                 now, call_id, operator_id, digits, caller_id, ticket_id
             ),
+            call_id,
         )
         return call_id
 
@@ -218,6 +231,10 @@ class RoutingService:
             "queues": queues,
             "calls": sorted(calls, key=lambda c: c["started_at"]),
         }
+
+    def live_cores(self) -> tuple[float, list[tuple[int, RoutingCore]]]:
+        """Now, and each account's core in this process (read by metrics between steps)."""
+        return self._now(), [(account_id, desk.core) for account_id, desk in self._desks.items()]
 
     async def refresh(self, account_id: int) -> None:
         """The directory changed: bring a running core's groups and operators up to date."""
@@ -279,9 +296,17 @@ class RoutingService:
     # what the phone system reports (SwitchReports) ----------------------------------------
 
     async def inbound_call(self, call_id: str, caller: str, called: str) -> None:
+        with about_call(call_id):
+            log.debug("call from %s to %s", caller, called)
+            await self._inbound_call(call_id, caller, called)
+
+    async def _inbound_call(self, call_id: str, caller: str, called: str) -> None:
         number = await self.number(called)
         if number is None:
             await self._switch.execute(0, ev.HangUp(call_id, "unknown_number"))
+            return
+        if not number.takes_calls:  # suspended: refused like a line out of service
+            await self._switch.execute(number.account_id, ev.HangUp(call_id, "number_suspended"))
             return
         self._call_accounts[call_id] = number.account_id
         desk = await self._desk(number.account_id)
@@ -289,6 +314,7 @@ class RoutingService:
         await self._apply(
             number.account_id,
             lambda core, now: core.inbound(now, call_id, caller, called, number.group_id, script),
+            call_id,
         )
 
     async def caller_hung_up(self, call_id: str) -> None:
@@ -322,13 +348,26 @@ class RoutingService:
         if account_id is None:
             return  # a call that ended, or never was ours
         try:
-            await self._apply(account_id, act)
+            await self._apply(account_id, act, call_id)
         except NoSuchCall:
             return  # the report crossed the call's end
 
     # the machinery -------------------------------------------------------------------------
 
-    async def _apply(self, account_id: int, act: Callable[[RoutingCore, float], Step]) -> None:
+    async def _apply(
+        self,
+        account_id: int,
+        act: Callable[[RoutingCore, float], Step],
+        call_id: str | None = None,
+    ) -> None:
+        """Feed the account's core; ``call_id``: the call this input is about (for logs)."""
+        if call_id is None:
+            await self._apply_any(account_id, act)
+            return
+        with about_call(call_id):
+            await self._apply_any(account_id, act)
+
+    async def _apply_any(self, account_id: int, act: Callable[[RoutingCore, float], Step]) -> None:
         desk = await self._desk(account_id)
         try:
             await self._apply_on(desk, account_id, act)
@@ -347,10 +386,11 @@ class RoutingService:
             delivered, commands = self._deliver(desk, step)
         await delivered  # records stored, events published: then the switch, then the caller
         for command in commands:
-            try:
-                await self._switch.execute(account_id, command)
-            except Exception:  # the switch must not break routing; the call's timers still run
-                log.exception("the switch failed to %s", type(command).__name__)
+            with about_call(command.call_id):
+                try:
+                    await self._switch.execute(account_id, command)
+                except Exception:  # the switch must not break routing; its timers still run
+                    log.exception("the switch failed to %s", type(command).__name__)
 
     def _deliver(
         self, desk: _Desk, step: Step
@@ -361,6 +401,9 @@ class RoutingService:
         ended = [e.record for e in step.events if isinstance(e, ev.CallEnded)]
         for record in ended:
             self._call_accounts.pop(record.id_call, None)
+            if log.isEnabledFor(logging.DEBUG):
+                with about_call(record.id_call):
+                    log.debug("call ended %s (%s)", record.outcome.value, record.disconnect_reason)
         for event in step.events:
             if isinstance(event, ev.OperatorStatusChanged):
                 shown = desk.shown_since.get(event.id_op)
@@ -381,13 +424,13 @@ class RoutingService:
             return
         loop = asyncio.get_running_loop()
         delay = max(0.0, wake - self._now())
-        desk.timer = loop.call_later(delay, self._spawn_tick, desk.account_id)
+        desk.timer = loop.call_later(delay, self._spawn_tick, desk.account_id, context=no_call())
 
     def _spawn_tick(self, account_id: int) -> None:
         self._spawn(self._tick(account_id))
 
     def _spawn(self, job: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(job)
+        task = asyncio.get_running_loop().create_task(job, context=no_call())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -422,7 +465,10 @@ class RoutingService:
             for operator_id, memberships in members.items():
                 core.configure_operator(operator_id, memberships)
             desk = _Desk(
-                account_id, core, AccountOutbox(account_id, self._records, self._bus), ivrs=ivrs
+                account_id,
+                core,
+                AccountOutbox(account_id, self._records, self._bus, self._observer),
+                ivrs=ivrs,
             )
             restored = await self._records.presences(account_id)
             now = self._now()

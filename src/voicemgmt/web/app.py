@@ -18,12 +18,15 @@ from voicemgmt.web import (
     admin_api,
     calls_api,
     events_ws,
+    metrics_api,
     pages,
+    platform_api,
     sim_api,
     supervision_api,
     token_api,
 )
 from voicemgmt.web.body_limit import BodyLimitMiddleware
+from voicemgmt.web.call_context import CallContextMiddleware
 from voicemgmt.web.errors import install_error_handlers
 from voicemgmt.web.responses import APP_WIDE_ERRORS, OutModel, install_openapi
 from voicemgmt.web.security_headers import SecurityHeadersMiddleware
@@ -73,13 +76,16 @@ def create_app(container: Container) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=container.settings.max_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(CallContextMiddleware)
     app.include_router(token_api.router)
     app.include_router(token_api.sessions_router)
     app.include_router(admin_api.router)
     app.include_router(calls_api.router)
     app.include_router(supervision_api.router)
     app.include_router(sim_api.router)
+    app.include_router(platform_api.router)
     app.include_router(events_ws.router)
+    app.include_router(metrics_api.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
     app.mount("/example", StaticFiles(directory=pages.STATIC_DIR / "example"), name="example")

@@ -86,6 +86,9 @@ class ErrorDetails(BaseModel):
     value: str | None = Field(
         default=None, description="invalid_phone_number: the refused number, cut to 32 chars"
     )
+    unknown: list[str] | None = Field(
+        default=None, description="unknown_call: the call ids not in this account"
+    )
     origin: str | None = Field(default=None, description="the refused allowed origin")
     crm_url: str | None = Field(
         default=None, description="the refused CRM URL, cut to 100 characters"

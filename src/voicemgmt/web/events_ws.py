@@ -53,6 +53,8 @@ async def event_stream(websocket: WebSocket) -> None:
     subscription = bus.subscribe(user.account_id, after, operator=operator)
     sent = _LastSent()
     helpers: list[asyncio.Task[None]] = []
+    open_streams = container.metrics.websockets.labels(user_type=user.user_type.value)
+    open_streams.inc()
     try:
         async with subscription:
             await websocket.send_json({"kind": "hello", "seq": await bus.last_seq(user.account_id)})
@@ -71,6 +73,7 @@ async def event_stream(websocket: WebSocket) -> None:
     except (WebSocketDisconnect, StopAsyncIteration, RuntimeError):
         pass
     finally:
+        open_streams.dec()
         for helper in helpers:
             helper.cancel()
         for helper in helpers:

@@ -54,6 +54,10 @@ class CallRecordOut(OutModel):
     )
     duration_comm: Seconds = Field(description="talking: answer to end, holds excluded")
     duration_hold: Seconds = Field(description="on hold, in total")
+    post_appel: Seconds = Field(
+        description="the wrap-up its operator was given after the call (the platform API's "
+        "name); 0 when none, e.g. the call was not answered"
+    )
     operators_offered: list[int] = Field(
         description="ids of the operators the call was offered to (their phone rang), one "
         "entry per offer in the order made: an operator offered it twice appears twice. Empty when "

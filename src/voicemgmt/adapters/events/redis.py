@@ -39,7 +39,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
@@ -116,7 +116,8 @@ class RedisEventBus:
 
     ``redis`` is a ``redis.asyncio.Redis`` client (left open by :meth:`aclose`) or a URL (whose
     client :meth:`aclose` closes). ``buffer_size`` bounds each subscriber's backlog of live
-    events; ``batch_size`` is how many events one read fetches.
+    events; ``batch_size`` is how many events one read fetches. ``on_error`` is told the
+    operation (``publish``, ``last_seq``, ``read``) of every Redis error (metrics).
     """
 
     def __init__(
@@ -128,6 +129,7 @@ class RedisEventBus:
         buffer_size: int = DEFAULT_BUFFER_SIZE,
         batch_size: int = 500,
         block_ms: int = 5_000,
+        on_error: Callable[[str], None] | None = None,
     ) -> None:
         if buffer_size < 1 or batch_size < 1 or block_ms < 1:
             raise ValueError("buffer_size, batch_size and block_ms must be positive")
@@ -141,6 +143,19 @@ class RedisEventBus:
         self._publish_script = self.client.register_script(_PUBLISH)
         self._feeds: dict[int, _Feed] = {}
         self._closed = False
+        self._on_error = on_error
+
+    @contextlib.contextmanager
+    def _counted(self, operation: str) -> Iterator[None]:
+        try:
+            yield
+        except RedisError:
+            self.error(operation)
+            raise
+
+    def error(self, operation: str) -> None:
+        if self._on_error is not None:
+            self._on_error(operation)
 
     def stream_key(self, account_id: int) -> str:
         return f"{self.key_prefix}events:{{{account_id}}}"
@@ -170,18 +185,20 @@ class RedisEventBus:
         args: list[str | int] = [self.retention.max_events, cutoff, len(prepared)]
         for kind, text in prepared:
             args += [micros, kind, text]
-        first = int(
-            await self._publish_script(
-                keys=[self.stream_key(account_id), self.counter_key(account_id)], args=args
+        with self._counted("publish"):
+            first = int(
+                await self._publish_script(
+                    keys=[self.stream_key(account_id), self.counter_key(account_id)], args=args
+                )
             )
-        )
         return [
             Event(account_id, first + offset, kind, at, decode_data(text))
             for offset, (kind, text) in enumerate(prepared)
         ]
 
     async def last_seq(self, account_id: int) -> int:
-        value = await self.client.get(self.counter_key(account_id))
+        with self._counted("last_seq"):
+            value = await self.client.get(self.counter_key(account_id))
         return int(value) if value is not None else 0
 
     def subscribe(
@@ -208,9 +225,10 @@ class RedisEventBus:
 
     async def events_after(self, account_id: int, after: int, count: int) -> list[Event]:
         """Up to ``count`` kept events with ``seq > after``, oldest first."""
-        entries = await self.client.xrange(
-            self.stream_key(account_id), min=f"{after + 1}-0", count=count
-        )
+        with self._counted("read"):
+            entries = await self.client.xrange(
+                self.stream_key(account_id), min=f"{after + 1}-0", count=count
+            )
         return self._decode(account_id, entries or [])
 
     def _decode(self, account_id: int, entries: Sequence[Any]) -> list[Event]:
@@ -297,6 +315,7 @@ class _Feed:
                         {key: f"{self.cursor}-0"}, count=count, block=self.bus.block_ms
                     )
                 except (RedisConnectionError, RedisTimeoutError) as exc:
+                    self.bus.error("read")
                     log.warning("event feed of account %s: %s", self.account_id, exc)
                     self._client_id = None  # a new connection has a new id
                     with contextlib.suppress(TimeoutError):
@@ -313,6 +332,8 @@ class _Feed:
                 self.inboxes.deliver(events)
         except Exception as exc:
             # Rather end the subscriptions than leave them waiting for nothing.
+            if isinstance(exc, RedisError):
+                self.bus.error("read")
             log.exception("event feed of account %s failed", self.account_id)
             for inbox in self.inboxes:
                 inbox.fail(exc)

@@ -79,6 +79,7 @@ def _row_values(account_id: int, record: CallRecord) -> dict[str, Any]:
         "duration_wait": record.duration_wait,
         "duration_comm": record.duration_comm,
         "duration_hold": record.duration_hold,
+        "post_appel": record.post_appel,
         "operators_offered": list(record.operators_offered),
         "overflowed_from": list(record.overflowed_from),
         "ticket_id": None if record.ticket_id is None else _clip(record.ticket_id, _c.ticket_id),
@@ -105,6 +106,7 @@ def _stored(row: Row[Any]) -> StoredCallRecord:
         duration_wait=row.duration_wait,
         duration_comm=row.duration_comm,
         duration_hold=row.duration_hold,
+        post_appel=row.post_appel,
         operators_offered=tuple(row.operators_offered),
         overflowed_from=tuple(row.overflowed_from),
         ticket_id=row.ticket_id,
@@ -120,8 +122,14 @@ def _where(
     id_op: int | None,
     outcome: Outcome | None,
     direction: str | None,
+    service_number: str | None = None,
+    caller_number: str | None = None,
 ) -> ColumnElement[bool]:
     conditions = [_c.account_id == account_id, _c.started_at >= since, _c.started_at < until]
+    if service_number is not None:
+        conditions.append(_c.service_number == service_number)
+    if caller_number is not None:
+        conditions.append(_c.caller_number == caller_number)
     if id_group is not None:
         conditions.append(_c.id_group == id_group)
     if id_op is not None:
@@ -205,10 +213,22 @@ class SqlCallRecords:
         id_op: int | None = None,
         outcome: Outcome | None = None,
         direction: str | None = None,
+        service_number: str | None = None,
+        caller_number: str | None = None,
         limit: int = 100,
         offset: int = 0,
     ) -> list[StoredCallRecord]:
-        where = _where(account_id, since, until, id_group, id_op, outcome, direction)
+        where = _where(
+            account_id,
+            since,
+            until,
+            id_group,
+            id_op,
+            outcome,
+            direction,
+            service_number,
+            caller_number,
+        )
         statement = (
             select(call_records)
             .where(where)
@@ -229,11 +249,32 @@ class SqlCallRecords:
         id_op: int | None = None,
         outcome: Outcome | None = None,
         direction: str | None = None,
+        service_number: str | None = None,
+        caller_number: str | None = None,
     ) -> int:
-        where = _where(account_id, since, until, id_group, id_op, outcome, direction)
+        where = _where(
+            account_id,
+            since,
+            until,
+            id_group,
+            id_op,
+            outcome,
+            direction,
+            service_number,
+            caller_number,
+        )
         statement = select(func.count()).select_from(call_records).where(where)
         async with self._engine.connect() as connection:
             return int((await connection.execute(statement)).scalar_one())
+
+    async def by_ids(self, account_id: int, ids: Sequence[str]) -> list[StoredCallRecord]:
+        if not ids:
+            return []
+        statement = select(call_records).where(
+            _c.account_id == account_id, _c.id_call.in_(list(ids))
+        )
+        async with self._engine.connect() as connection:
+            return [_stored(row) for row in await connection.execute(statement)]
 
     async def figures(
         self, account_id: int, *, since: datetime, until: datetime, service_level_seconds: float

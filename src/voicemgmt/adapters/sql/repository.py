@@ -30,6 +30,7 @@ from voicemgmt.domain.directory import (
     Group,
     Membership,
     Number,
+    NumberState,
     Operator,
     Supervisor,
     UserRef,
@@ -73,6 +74,8 @@ def _number(row: Row[Any]) -> Number:
         group_id=row.group_id,
         label=row.label,
         ivr=row.ivr,
+        state=NumberState(row.state),
+        record=bool(row.record),
     )
 
 
@@ -467,6 +470,8 @@ class SqlDirectory:
                 group_id=number.group_id,
                 label=number.label,
                 ivr=number.ivr,
+                state=number.state.value,
+                record=number.record,
                 created_at=now,
             )
         )
@@ -475,7 +480,13 @@ class SqlDirectory:
         await self._c.execute(
             update(numbers)
             .where(numbers.c.e164 == number.e164, numbers.c.account_id == number.account_id)
-            .values(group_id=number.group_id, label=number.label, ivr=number.ivr)
+            .values(
+                group_id=number.group_id,
+                label=number.label,
+                ivr=number.ivr,
+                state=number.state.value,
+                record=number.record,
+            )
         )
 
     async def delete_number(self, account_id: int, e164: str) -> bool:

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 
@@ -133,6 +134,8 @@ numbers = Table(
     Column("label", String(200), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("ivr", JSON, nullable=True),
+    Column("state", String(16), nullable=False, server_default="active"),
+    Column("record", Boolean, nullable=False, server_default=false()),
     Index("ix_numbers_account_id", "account_id"),
 )
 
@@ -176,6 +179,7 @@ call_records = Table(
     Column("duration_wait", Float, nullable=False),
     Column("duration_comm", Float, nullable=False),
     Column("duration_hold", Float, nullable=False),
+    Column("post_appel", Float, nullable=False, server_default="0"),
     Column("operators_offered", JSON, nullable=False),
     Column("overflowed_from", JSON, nullable=False),
     Column("ticket_id", String(255), nullable=True),

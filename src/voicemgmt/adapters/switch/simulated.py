@@ -50,6 +50,7 @@ from voicemgmt.domain.routing.events import (
     SwitchCommand,
     Unhold,
 )
+from voicemgmt.observability.logs import about_call, call_context
 from voicemgmt.services.switch import SwitchReports
 
 log = logging.getLogger(__name__)
@@ -253,6 +254,11 @@ class SimulatedSwitch:
         live = _Call(self._fresh_id(), "in", caller_leg=LegState.RINGING, in_ivr=True)
         live.dtmf, live.announcing = call.dtmf, True
         self._calls[live.id] = live
+        with about_call(live.id):
+            await self._announce(live, call, reports)
+        return live.id
+
+    async def _announce(self, live: _Call, call: SimulatedCall, reports: SwitchReports) -> None:
         if call.hangup_after is not None:
             self._arm(live, "hangup", call.hangup_after, lambda: self._caller_hangs_up(live))
         try:
@@ -263,10 +269,13 @@ class SimulatedSwitch:
         finally:
             live.announcing = False
             self._kick(live)
-        return live.id
 
     async def execute(self, account_id: int, command: SwitchCommand) -> None:
         """Carry out ``command``; never raises for an unknown or ended call."""
+        with about_call(command.call_id):
+            self._execute(account_id, command)
+
+    def _execute(self, account_id: int, command: SwitchCommand) -> None:
         call_id = command.call_id
         call = self._calls.get(call_id)
         if call is None and isinstance(command, RingOperator) and self._accepts_new(call_id):
@@ -476,7 +485,9 @@ class SimulatedSwitch:
             del call.timers[name]
             callback()
 
-        call.timers[name] = asyncio.get_running_loop().call_later(delay, fire)
+        call.timers[name] = asyncio.get_running_loop().call_later(
+            delay, fire, context=call_context(call.id)
+        )
 
     def _disarm(self, call: _Call, name: str) -> None:
         handle = call.timers.pop(name, None)
@@ -489,7 +500,9 @@ class SimulatedSwitch:
 
     def _kick(self, call: _Call) -> None:
         if call.reporter is None and call.reports and not call.announcing and not self._closed:
-            task = asyncio.get_running_loop().create_task(self._deliver(call))
+            task = asyncio.get_running_loop().create_task(
+                self._deliver(call), context=call_context(call.id)
+            )
             call.reporter = task
             self._reporters.add(task)
             task.add_done_callback(self._reporters.discard)

@@ -244,6 +244,7 @@ class Call:
     outcome: Outcome | None = None
     ended_by: Side | None = None
     reason: str | None = None
+    wrap_up_seconds: float = 0.0  # the wrap-up its last operator was given when it ended
 
 
 @immutable
@@ -271,6 +272,7 @@ class CallRecord:
     duration_wait: float
     duration_comm: float
     duration_hold: float
+    post_appel: float = 0.0  # wrap-up given to ``id_op`` after the call (a click-to-call cuts it)
 
 
 def record_of(call: Call) -> CallRecord:
@@ -301,4 +303,5 @@ def record_of(call: Call) -> CallRecord:
         call.wait_seconds,  # duration_wait
         call.talk_seconds,  # duration_comm
         call.hold_seconds,  # duration_hold
+        call.wrap_up_seconds,  # post_appel
     )

@@ -301,7 +301,7 @@ class Transitions:
             operator = self.operators[answered_by]
             cancel(("ring", call.id, answered_by))
             if operator.call_id == call.id:
-                self._release(
+                call.wrap_up_seconds = self._release(
                     now, operator, answered=call.answered_at is not None, group=call.group_id
                 )
         call.state = ENDED
@@ -313,8 +313,8 @@ class Transitions:
 
     def _release(
         self, now: float, operator: OperatorState, *, answered: bool, group: int | None
-    ) -> None:
-        """The operator's call is over: wrap-up, then available again."""
+    ) -> float:
+        """The operator's call is over: wrap-up, then available again; the wrap-up given."""
         operator.call_id = None
         operator.idle_since = now
         wrap_up = self.groups[group].wrap_up if group is not None else DEFAULT_WRAP_UP_OUTBOUND
@@ -322,9 +322,10 @@ class Transitions:
             operator.wrap_up_until = now + wrap_up
             self._set_activity(now, operator, WRAP_UP, "call")
             self._timers.set_in(now, wrap_up, ("wrap_up", "", operator.id))
-        else:
-            self._set_activity(now, operator, IDLE, "call")
-            self._dispatch(now, operator.groups)
+            return wrap_up
+        self._set_activity(now, operator, IDLE, "call")
+        self._dispatch(now, operator.groups)
+        return 0.0
 
     # helpers -----------------------------------------------------------------------------
 

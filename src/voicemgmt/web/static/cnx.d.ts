@@ -1,9 +1,11 @@
 // Voice Management — cnx.js (guide §4): TypeScript declarations of the global `crm`.
 // Served beside the script: https://<your server>/cnx.d.ts
+// The npm package @voicemgmt/cnx (packages/cnx) exports the types between the cnx-types marks.
 
 export {};
 
 declare global {
+  // <cnx-types>
   /** The operator's four statuses (guide §4.4). */
   type VmStatus = "online" | "busy" | "break" | "offline";
 
@@ -130,6 +132,7 @@ declare global {
     unsubscribe(): void;
     publish(message: { status: VmStatus }): Promise<{ status: VmStatus }>;
   }
+  // </cnx-types>
 
   const crm: VmCrm;
   interface Window {

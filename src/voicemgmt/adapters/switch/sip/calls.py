@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from voicemgmt.adapters.switch.sip.legs import InboundLeg, Leg, OutboundLeg
 from voicemgmt.adapters.switch.sip.transaction import Address
+from voicemgmt.observability.logs import call_context
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,9 @@ class SipCall:
         """Queue a report; reports of one call are delivered in order, one at a time."""
         self.reports.append((name, deliver))
         if self.reporter is None:
-            self.reporter = asyncio.get_running_loop().create_task(self._deliver())
+            self.reporter = asyncio.get_running_loop().create_task(
+                self._deliver(), context=call_context(self.id)
+            )
 
     async def _deliver(self) -> None:
         try:

@@ -32,7 +32,7 @@ from voicemgmt.adapters.switch.sip.media.base import MediaBackend, MediaLeg
 from voicemgmt.adapters.switch.sip.prompts import PromptLibrary, PromptUnavailable
 from voicemgmt.adapters.switch.sip.registrar import Registrar, SourceThrottle, TrunkPolicy
 from voicemgmt.adapters.switch.sip.requests import RequestHandler
-from voicemgmt.adapters.switch.sip.transport import SipTransport
+from voicemgmt.adapters.switch.sip.transport import SipObserver, SipTransport
 from voicemgmt.adapters.switch.sip.uri import NameAddr, SipUri
 from voicemgmt.domain.routing.events import (
     AnswerCaller,
@@ -50,6 +50,7 @@ from voicemgmt.domain.routing.events import (
     Unhold,
 )
 from voicemgmt.domain.sip import SipDevice
+from voicemgmt.observability.logs import about_call
 from voicemgmt.services.sip_devices import SipDirectory
 from voicemgmt.services.switch import SwitchReports
 
@@ -72,6 +73,7 @@ class SipSwitch(RequestHandler):
         *,
         clock: Callable[[], float] = time.monotonic,
         new_call_id: Callable[[], str] = new_call_id,
+        observer: SipObserver | None = None,
     ) -> None:
         self.options = options
         self.media = media
@@ -86,7 +88,7 @@ class SipSwitch(RequestHandler):
             list(options.trunk_networks), self.digest, options.trunk_username, options.trunk_ha1
         )
         self.throttle = SourceThrottle()
-        self.transport = SipTransport(self, clock)
+        self.transport = SipTransport(self, clock, observer)
         self.reports: SwitchReports | None = None
         self.calls: dict[str, SipCall] = {}
         self._ended: dict[str, None] = {}
@@ -118,6 +120,10 @@ class SipSwitch(RequestHandler):
         log.info("SIP listening on %s:%s", *self.transport.address)
 
     async def execute(self, account_id: int, command: SwitchCommand) -> None:
+        with about_call(command.call_id):
+            await self._execute(account_id, command)
+
+    async def _execute(self, account_id: int, command: SwitchCommand) -> None:
         call = self.calls.get(command.call_id)
         if call is None and isinstance(command, RingOperator) and self._accepts(command.call_id):
             call = self.calls[command.call_id] = SipCall(command.call_id, "out")

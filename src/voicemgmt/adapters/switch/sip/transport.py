@@ -42,9 +42,31 @@ class SipHandler(Protocol):
     def server_timed_out(self, transaction: ServerTransaction) -> None: ...
 
 
+class SipObserver(Protocol):
+    """Told of transactions started and responses sent or received (metrics)."""
+
+    def sip_transaction(self, role: str, method: str) -> None: ...
+
+    def sip_response(self, direction: str, method: str, status: int) -> None: ...
+
+
+class _Unobserved:
+    def sip_transaction(self, role: str, method: str) -> None:
+        pass
+
+    def sip_response(self, direction: str, method: str, status: int) -> None:
+        pass
+
+
 class SipTransport(asyncio.DatagramProtocol):
-    def __init__(self, handler: SipHandler, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        handler: SipHandler,
+        clock: Callable[[], float] = time.monotonic,
+        observer: SipObserver | None = None,
+    ) -> None:
         self.handler = handler
+        self.observer: SipObserver = observer or _Unobserved()
         self.layer = TransactionLayer()
         self._clock = clock
         self._transport: asyncio.DatagramTransport | None = None
@@ -73,6 +95,7 @@ class SipTransport(asyncio.DatagramProtocol):
         self, request: Request, address: Address, callback: ResponseCallback
     ) -> ClientTransaction:
         transaction, sends = self.layer.send_request(request, address, self._clock())
+        self.observer.sip_transaction("client", request.method)
         self._callbacks[id(transaction)] = callback
         self._put(sends)
         self._rearm()
@@ -80,12 +103,15 @@ class SipTransport(asyncio.DatagramProtocol):
 
     def respond(self, transaction: ServerTransaction, response: Response) -> None:
         self._put(self.layer.respond(transaction, response, self._clock()))
+        self.observer.sip_response("sent", response.cseq[1], response.status)
         self._rearm()
 
     def send_stateless(self, message: Request | Response, address: Address) -> None:
         """An ACK for a 2xx, or a response outside any transaction."""
         if self._transport is not None:
             self._transport.sendto(message.serialize(), address)
+            if isinstance(message, Response):
+                self.observer.sip_response("sent", message.cseq[1], message.status)
 
     # receiving -----------------------------------------------------------------------------
 
@@ -117,10 +143,13 @@ class SipTransport(asyncio.DatagramProtocol):
             if isinstance(event, Send):
                 self._put([event])
             elif isinstance(event, IncomingRequest):
+                if event.transaction is not None:
+                    self.observer.sip_transaction("server", event.request.method)
                 self.handler.request_received(event)
             elif isinstance(event, IncomingResponse):
                 callback = self._callbacks.get(id(event.transaction))
                 status = event.response.status
+                self.observer.sip_response("received", event.response.cseq[1], status)
                 if status >= 300 or (status >= 200 and not event.transaction.invite):
                     self._callbacks.pop(id(event.transaction), None)
                 if callback is not None:

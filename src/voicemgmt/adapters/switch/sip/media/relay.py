@@ -34,6 +34,10 @@ from voicemgmt.adapters.switch.sip.rtp import DtmfReceiver, RtpError, RtpHeader,
 log = logging.getLogger(__name__)
 FRAME_SECONDS = FRAME_SAMPLES / 8000
 MAX_PACKET = 1500
+# RFC 3550 A.1: a sequence number this far ahead is a gap; further, a new stream. Behind by
+# less than MAX_MISORDER: late or duplicated.
+MAX_DROPOUT = 3000
+MAX_MISORDER = 100
 _HEADER = struct.Struct("!BBHII")
 
 
@@ -66,6 +70,12 @@ class RelayLeg(asyncio.DatagramProtocol):
         self._ts_offset = 0
         self._last_sent = 0.0
         self.received = self.sent = 0
+        # loss of what the peer sends (RFC 3550 A.3): the stream's first and highest sequence
+        # numbers (extended), packets received since its first, losses of earlier streams
+        self._first_seq = self._highest_seq = -1
+        self._stream_received = 0
+        self._earlier_lost = 0
+        self._lost_reported = 0
 
     @property
     def local_address(self) -> tuple[str, int]:
@@ -118,6 +128,13 @@ class RelayLeg(asyncio.DatagramProtocol):
                 self.remote = addr  # symmetric RTP: answer where the peer really is
             self._latched = True
         self.received += 1
+        self._stream_received += 1
+        sequence, highest = (data[2] << 8) | data[3], self._highest_seq
+        ahead = (sequence - highest) & 0xFFFF
+        if highest >= 0 and 0 < ahead < MAX_DROPOUT:
+            self._highest_seq = highest + ahead
+        elif highest < 0 or (ahead and ahead <= 0x10000 - MAX_MISORDER):
+            self._new_stream(sequence)
         if payload_type == self.dtmf_pt:
             self._on_dtmf(data)
         peer = self.peer
@@ -140,6 +157,25 @@ class RelayLeg(asyncio.DatagramProtocol):
         if audio and out_type != self.codec:
             packet_out[12:] = g711.transcode(bytes(packet_out[12:]), self.codec, out_type)
         peer._forward(packet_out, out_type, audio)
+
+    def _new_stream(self, sequence: int) -> None:
+        """The peer's first packet, or a jump in its sequence numbers (a new source)."""
+        if self._first_seq >= 0:
+            self._earlier_lost += self._stream_lost(received=self._stream_received - 1)
+        self._first_seq = self._highest_seq = sequence
+        self._stream_received = 1
+
+    def _stream_lost(self, received: int) -> int:
+        expected = self._highest_seq - self._first_seq + 1 if self._first_seq >= 0 else 0
+        return max(0, expected - received)
+
+    @property
+    def lost(self) -> int:
+        """Packets the peer sent that never arrived (never decreasing, though a late packet
+        may turn out not to have been lost)."""
+        lost = self._earlier_lost + self._stream_lost(self._stream_received)
+        self._lost_reported = max(self._lost_reported, lost)
+        return self._lost_reported
 
     def _forward(self, packet_out: bytearray, payload_type: int, audio: bool) -> None:
         """Send a packet from the bridged leg as part of our own stream (re-stamped in place)."""
@@ -235,6 +271,7 @@ class RtpRelay:
         self._playing: set[RelayLeg] = set()
         self._clock: asyncio.Handle | None = None
         self._next_tick = 0.0
+        self._closed_received = self._closed_sent = self._closed_lost = 0  # of closed legs
 
     async def start(self) -> None:
         pass
@@ -279,6 +316,9 @@ class RtpRelay:
         self.unbridge(leg)
         if leg in self._legs:
             self._legs.discard(leg)
+            self._closed_received += leg.received
+            self._closed_sent += leg.sent
+            self._closed_lost += leg.lost
             if leg.transport is not None:
                 leg.transport.close()
             self._free.append(leg.port)
@@ -292,6 +332,13 @@ class RtpRelay:
     @property
     def legs(self) -> int:
         return len(self._legs)
+
+    def packet_counts(self) -> tuple[int, int | None, int | None]:
+        """RTP packets received from, sent to and lost by peers since the relay started."""
+        received = self._closed_received + sum(leg.received for leg in self._legs)
+        sent = self._closed_sent + sum(leg.sent for leg in self._legs)
+        lost = self._closed_lost + sum(leg.lost for leg in self._legs)
+        return received, sent, lost
 
     def _ensure_clock(self) -> None:
         if self._clock is None:

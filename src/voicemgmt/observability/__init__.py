@@ -1,0 +1,1 @@
+"""What the platform says about itself: Prometheus metrics and structured logs."""
