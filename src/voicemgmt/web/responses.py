@@ -5,7 +5,9 @@ Each route names the error statuses it can really give, composed from what it do
 ``errors(BASIC_AUTH, JSON_BODY, 404)`` for a route with the account's credentials, a JSON body
 and an id to look up. Every error answer is an ``ErrorBody``; a 500 (a bug, logged) is
 described on every operation. FastAPI's own 422 never happens here (request validation answers
-400 ``validation_failed``), so it is taken out of the document.
+400 ``validation_failed``), so it is taken out of the document. The document also names how
+each operation authenticates (security schemes), and ``OutModel`` is the base of response
+bodies: strict when built, open to later fields in the document.
 """
 
 from __future__ import annotations
