@@ -109,3 +109,18 @@ def live_call(call: Call, now: float) -> dict[str, Any]:
         "answered_at": iso(call.answered_at) if call.answered_at is not None else None,
         "held": call.state is CallState.HELD,
     }
+
+
+def live_snapshot(
+    core: RoutingCore, shown_since: dict[int, tuple[str, float]], now: float, seq: int
+) -> dict[str, Any]:
+    """Live operators, calls and queues of one core, as of stream position ``seq``."""
+    operators = [live_operator(o, shown_since) for o in sorted(core.operators.values(), key=by_id)]
+    calls = [live_call(c, now) for c in core.calls.values()]
+    return {
+        "seq": seq,
+        "now": iso(now),
+        "operators": operators,
+        "queues": [queue_of(core, group_id, now) for group_id in sorted(core.groups)],
+        "calls": sorted(calls, key=lambda c: c["started_at"]),
+    }

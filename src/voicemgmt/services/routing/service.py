@@ -7,8 +7,8 @@ account's outbox (``services/outbox.py``: records stored before events are publi
 order, in batches), re-arms the account's timer and lets go of the lock; once the outbox has
 delivered the step, it sends the switch its commands and returns.
 
-An account's core is built on first use from the directory (groups and their settings,
-operators and their memberships) and from each operator's last chosen status.
+An account's desk (its core, outbox, lock and timer) is built on first use (``desk.py``);
+inbound calls find their account through the numbers cache (``numbers.py``).
 """
 
 from __future__ import annotations
@@ -19,60 +19,33 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from voicemgmt.domain.directory import Number
-from voicemgmt.domain.errors import InvalidInput, NoSuchCall, NotFound
-from voicemgmt.domain.ivr import IvrScript, parse_ivr
+from voicemgmt.domain.errors import NoSuchCall, NotFound
 from voicemgmt.domain.phone import normalize_e164
 from voicemgmt.domain.routing import events as ev
 from voicemgmt.domain.routing.core import RoutingCore, Step
-from voicemgmt.domain.routing.model import (
-    GroupPolicy,
-    Presence,
-    Side,
-)
+from voicemgmt.domain.routing.model import Presence, Side
 from voicemgmt.observability.logs import about_call, no_call
 from voicemgmt.services.call_records import CallRecordStore
 from voicemgmt.services.directory import DirectoryChange
 from voicemgmt.services.events import EventBus
-from voicemgmt.services.live_state import (
-    by_id,
-    event_json,
-    iso,
-    live_call,
-    live_operator,
-    queue_of,
-)
+from voicemgmt.services.live_state import event_json, live_snapshot
 from voicemgmt.services.outbox import AccountOutbox, OutboxObserver
 from voicemgmt.services.ports import Clock, UnitOfWorkFactory
+from voicemgmt.services.routing.desk import Desk, apply_directory, load_directory, new_desk
+from voicemgmt.services.routing.numbers import MAX_AGE as DIRECTORY_MAX_AGE
+from voicemgmt.services.routing.numbers import NumberCache
 from voicemgmt.services.switch import Switch
 
 log = logging.getLogger(__name__)
-
-MAX_DIRECTORY = 100_000
-# A directory changed by another process (the CLI) reaches a running core within this long.
-DIRECTORY_MAX_AGE = 30.0
 
 
 def new_call_id() -> str:
     """Unique and roughly time-ordered: milliseconds, then 40 random bits."""
     return f"{int(time.time() * 1000):x}{secrets.token_hex(5)}"
-
-
-@dataclass
-class _Desk:
-    account_id: int
-    core: RoutingCore
-    outbox: AccountOutbox
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    timer: asyncio.TimerHandle | None = None
-    ivrs: dict[str, IvrScript] = field(default_factory=dict)  # number → script
-    loaded_at: float = field(default_factory=time.monotonic)
-    # operator → (status shown, since when): "time in status" as a banner shows it
-    shown_since: dict[int, tuple[str, float]] = field(default_factory=dict)
 
 
 class RoutingService:
@@ -91,10 +64,10 @@ class RoutingService:
         self._records = records
         self._switch = switch
         self._clock = clock
-        self._desks: dict[int, _Desk] = {}
+        self._desks: dict[int, Desk] = {}
         self._loading = asyncio.Lock()
         self._call_accounts: dict[str, int] = {}
-        self._numbers: dict[str, tuple[Number, float]] = {}  # e164 → (number, cached at)
+        self._numbers = NumberCache(uow)
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
 
@@ -216,21 +189,8 @@ class RoutingService:
         now = self._now()
         async with desk.lock:
             await desk.outbox.drained()  # so that seq matches the state read below
-            core = desk.core
-            operators = [
-                live_operator(o, desk.shown_since)
-                for o in sorted(core.operators.values(), key=by_id)
-            ]
-            calls = [live_call(c, now) for c in core.calls.values()]
-            queues = [queue_of(core, group_id, now) for group_id in sorted(core.groups)]
             seq = await self._bus.last_seq(account_id)
-        return {
-            "seq": seq,
-            "now": iso(now),
-            "operators": operators,
-            "queues": queues,
-            "calls": sorted(calls, key=lambda c: c["started_at"]),
-        }
+            return live_snapshot(desk.core, desk.shown_since, now, seq)
 
     def live_cores(self) -> tuple[float, list[tuple[int, RoutingCore]]]:
         """Now, and each account's core in this process (read by metrics between steps)."""
@@ -241,57 +201,25 @@ class RoutingService:
         desk = self._desks.get(account_id)
         if desk is None:
             return
-        groups, members, ivrs, numbers = await self._directory(account_id)
+        directory = await load_directory(self._uow, account_id)
         async with desk.lock:
-            desk.ivrs = ivrs
-            desk.loaded_at = time.monotonic()
-            self._remember_numbers(account_id, numbers)
-            for policy in groups:
-                desk.core.configure_group(policy)
-            known = set(desk.core.operators)
-            for operator_id, memberships in members.items():
-                desk.core.configure_operator(operator_id, memberships)
-                if operator_id not in known:  # a new operator: offline from now on
-                    desk.core.operators[operator_id].presence_since = self._now()
-            for gone in known - set(members):
-                step = desk.core.set_presence(self._now(), gone, Presence.OFFLINE, "deleted")
-                desk.core.configure_operator(gone, {})
+            self._numbers.remember(account_id, directory.numbers)
+            for step in apply_directory(desk, directory, self._now()):
                 delivered, _commands = self._deliver(desk, step)
                 await delivered
 
     async def directory_changed(self, change: DirectoryChange) -> None:
         """A change committed in this process (``DirectoryService.on_change``)."""
         if change.kind == "number" and isinstance(change.id, str):
-            self._numbers.pop(change.id, None)
+            self._numbers.forget(change.id)
         if change.kind == "account" and change.deleted:
-            self._numbers = {
-                e164: entry
-                for e164, entry in self._numbers.items()
-                if entry[0].account_id != change.account_id
-            }
+            self._numbers.forget_account(change.account_id)
         if change.kind in ("operator", "group", "number"):
             await self.refresh(change.account_id)
 
     async def number(self, e164: str) -> Number | None:
         """The platform's number ``e164`` (any account's), from memory when recently seen."""
-        cached = self._numbers.get(e164)
-        if cached is not None and time.monotonic() - cached[1] < DIRECTORY_MAX_AGE:
-            return cached[0]
-        async with self._uow() as uow:
-            number = await uow.directory.number(e164)
-        if number is None:
-            self._numbers.pop(e164, None)
-        else:
-            self._numbers[e164] = (number, time.monotonic())
-        return number
-
-    def _remember_numbers(self, account_id: int, numbers: list[Number]) -> None:
-        now = time.monotonic()
-        for e164, (number, _at) in list(self._numbers.items()):
-            if number.account_id == account_id:
-                del self._numbers[e164]
-        for number in numbers:
-            self._numbers[number.e164] = (number, now)
+        return await self._numbers.get(e164)
 
     # what the phone system reports (SwitchReports) ----------------------------------------
 
@@ -379,7 +307,7 @@ class RoutingService:
             await self._apply_on(desk, account_id, act)
 
     async def _apply_on(
-        self, desk: _Desk, account_id: int, act: Callable[[RoutingCore, float], Step]
+        self, desk: Desk, account_id: int, act: Callable[[RoutingCore, float], Step]
     ) -> None:
         async with desk.lock:
             step = act(desk.core, self._now())
@@ -393,7 +321,7 @@ class RoutingService:
                     log.exception("the switch failed to %s", type(command).__name__)
 
     def _deliver(
-        self, desk: _Desk, step: Step
+        self, desk: Desk, step: Step
     ) -> tuple[asyncio.Future[None], list[ev.SwitchCommand]]:
         """Post the step's records and events to the account's outbox (in step order: the
         caller holds the account's lock) and re-arm the timer; return what resolves once
@@ -415,7 +343,7 @@ class RoutingService:
         self._arm(desk)
         return delivered, step.commands
 
-    def _arm(self, desk: _Desk) -> None:
+    def _arm(self, desk: Desk) -> None:
         if desk.timer is not None:
             desk.timer.cancel()
             desk.timer = None
@@ -446,7 +374,7 @@ class RoutingService:
         except Exception:
             log.exception("routing timer of account %s failed", account_id)
 
-    async def _desk(self, account_id: int) -> _Desk:
+    async def _desk(self, account_id: int) -> Desk:
         desk = self._desks.get(account_id)
         if desk is not None:
             if time.monotonic() - desk.loaded_at > DIRECTORY_MAX_AGE:
@@ -457,56 +385,13 @@ class RoutingService:
             desk = self._desks.get(account_id)
             if desk is not None:
                 return desk
-            groups, members, ivrs, numbers = await self._directory(account_id)
-            self._remember_numbers(account_id, numbers)
-            core = RoutingCore()
-            for policy in groups:
-                core.configure_group(policy)
-            for operator_id, memberships in members.items():
-                core.configure_operator(operator_id, memberships)
-            desk = _Desk(
-                account_id,
-                core,
-                AccountOutbox(account_id, self._records, self._bus, self._observer),
-                ivrs=ivrs,
-            )
-            restored = await self._records.presences(account_id)
-            now = self._now()
-            for operator in core.operators.values():  # offline, as far as this node knows
-                operator.presence_since = now
-            for operator_id, (presence, since) in restored.items():
-                if operator_id not in core.operators:
-                    continue
-                if presence == Presence.OFFLINE.value:  # offline since they logged out
-                    core.operators[operator_id].presence_since = min(now, since.timestamp())
-                else:
-                    core.set_presence(now, operator_id, Presence(presence), "restored")
+            directory = await load_directory(self._uow, account_id)
+            self._numbers.remember(account_id, directory.numbers)
+            outbox = AccountOutbox(account_id, self._records, self._bus, self._observer)
+            presences = await self._records.presences(account_id)
+            desk = new_desk(account_id, directory, outbox, presences, self._now())
             self._desks[account_id] = desk
             return desk
-
-    async def _directory(
-        self, account_id: int
-    ) -> tuple[list[GroupPolicy], dict[int, dict[int, int]], dict[str, IvrScript], list[Number]]:
-        async with self._uow() as uow:
-            groups = await uow.directory.groups(account_id, limit=MAX_DIRECTORY, offset=0)
-            operators = await uow.directory.operators(account_id, limit=MAX_DIRECTORY, offset=0)
-            numbers = await uow.directory.numbers(account_id, limit=MAX_DIRECTORY, offset=0)
-        policies = []
-        for group in groups:
-            try:
-                policies.append(GroupPolicy.from_settings(group.id, group.settings))
-            except (TypeError, ValueError, InvalidInput) as exc:  # stored before checks
-                log.warning("group %s has unusable routing settings (%s): defaults", group.id, exc)
-                policies.append(GroupPolicy(group.id))
-        members = {o.id: {m.group_id: m.priority for m in o.memberships} for o in operators}
-        ivrs: dict[str, IvrScript] = {}
-        for number in numbers:
-            if number.ivr is not None:
-                try:
-                    ivrs[number.e164] = parse_ivr(number.ivr)
-                except InvalidInput as exc:
-                    log.warning("number %s has an unusable IVR (%s)", number.e164, exc.message)
-        return policies, members, ivrs, numbers
 
     def _now(self) -> float:
         return self._clock.now().timestamp()

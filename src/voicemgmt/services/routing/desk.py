@@ -1,0 +1,118 @@
+"""One account's desk: its routing core, its outbox, its lock and timer, built from the
+directory and kept in step with it.
+
+A core is built on first use from the directory (groups and their settings, operators and
+their memberships, numbers and their IVR scripts) and from each operator's last chosen status;
+``apply_directory`` brings a running core up to date after a change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from voicemgmt.domain.directory import Number
+from voicemgmt.domain.errors import InvalidInput
+from voicemgmt.domain.ivr import IvrScript, parse_ivr
+from voicemgmt.domain.routing.core import RoutingCore, Step
+from voicemgmt.domain.routing.model import GroupPolicy, Presence
+from voicemgmt.services.outbox import AccountOutbox
+from voicemgmt.services.ports import UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+
+MAX_DIRECTORY = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class DeskDirectory:
+    """What of the directory an account's core runs on."""
+
+    groups: list[GroupPolicy]
+    members: dict[int, dict[int, int]]  # operator → {group: priority}
+    ivrs: dict[str, IvrScript]  # number → script
+    numbers: list[Number]
+
+
+@dataclass
+class Desk:
+    account_id: int
+    core: RoutingCore
+    outbox: AccountOutbox
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    timer: asyncio.TimerHandle | None = None
+    ivrs: dict[str, IvrScript] = field(default_factory=dict)  # number → script
+    loaded_at: float = field(default_factory=time.monotonic)
+    # operator → (status shown, since when): "time in status" as a banner shows it
+    shown_since: dict[int, tuple[str, float]] = field(default_factory=dict)
+
+
+async def load_directory(uow_factory: UnitOfWorkFactory, account_id: int) -> DeskDirectory:
+    async with uow_factory() as uow:
+        groups = await uow.directory.groups(account_id, limit=MAX_DIRECTORY, offset=0)
+        operators = await uow.directory.operators(account_id, limit=MAX_DIRECTORY, offset=0)
+        numbers = await uow.directory.numbers(account_id, limit=MAX_DIRECTORY, offset=0)
+    policies = []
+    for group in groups:
+        try:
+            policies.append(GroupPolicy.from_settings(group.id, group.settings))
+        except (TypeError, ValueError, InvalidInput) as exc:  # stored before checks
+            log.warning("group %s has unusable routing settings (%s): defaults", group.id, exc)
+            policies.append(GroupPolicy(group.id))
+    members = {o.id: {m.group_id: m.priority for m in o.memberships} for o in operators}
+    ivrs: dict[str, IvrScript] = {}
+    for number in numbers:
+        if number.ivr is not None:
+            try:
+                ivrs[number.e164] = parse_ivr(number.ivr)
+            except InvalidInput as exc:
+                log.warning("number %s has an unusable IVR (%s)", number.e164, exc.message)
+    return DeskDirectory(policies, members, ivrs, numbers)
+
+
+def new_desk(
+    account_id: int,
+    directory: DeskDirectory,
+    outbox: AccountOutbox,
+    presences: dict[int, tuple[str, datetime]],
+    now: float,
+) -> Desk:
+    """A desk whose operators are back in the status they last chose (``presences``)."""
+    core = RoutingCore()
+    for policy in directory.groups:
+        core.configure_group(policy)
+    for operator_id, memberships in directory.members.items():
+        core.configure_operator(operator_id, memberships)
+    for operator in core.operators.values():  # offline, as far as this node knows
+        operator.presence_since = now
+    for operator_id, (presence, since) in presences.items():
+        if operator_id not in core.operators:
+            continue
+        if presence == Presence.OFFLINE.value:  # offline since they logged out
+            core.operators[operator_id].presence_since = min(now, since.timestamp())
+        else:
+            core.set_presence(now, operator_id, Presence(presence), "restored")
+    return Desk(account_id, core, outbox, ivrs=directory.ivrs)
+
+
+def apply_directory(desk: Desk, directory: DeskDirectory, now: float) -> list[Step]:
+    """Bring the desk's core up to ``directory``; the steps of operators who were deleted
+    (they go offline) are to be delivered. The caller holds the desk's lock."""
+    desk.ivrs = directory.ivrs
+    desk.loaded_at = time.monotonic()
+    core = desk.core
+    for policy in directory.groups:
+        core.configure_group(policy)
+    known = set(core.operators)
+    for operator_id, memberships in directory.members.items():
+        core.configure_operator(operator_id, memberships)
+        if operator_id not in known:  # a new operator: offline from now on
+            core.operators[operator_id].presence_since = now
+    steps = []
+    for gone in known - set(directory.members):
+        steps.append(core.set_presence(now, gone, Presence.OFFLINE, "deleted"))
+        core.configure_operator(gone, {})
+    return steps
