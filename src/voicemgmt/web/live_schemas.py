@@ -60,7 +60,7 @@ class LiveCallDisplay(OutModel):
 
 class LiveCall(OutModel):
     id_call: str
-    direction: str = Field(json_schema_extra={"enum": ["in", "out"]})
+    direction: Literal["in", "out"]
     state: CallState
     caller_id_num: str = Field(description="E.164 digits of the calling party")
     e164: str = Field(description="E.164 digits of the called number")

@@ -7,6 +7,8 @@ with milliseconds and a ``Z``; durations are seconds to the millisecond.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from voicemgmt.domain.routing.model import Outcome, Side
@@ -22,9 +24,8 @@ class CallRecordOut(OutModel):
     id_appel: str = Field(description="the same id under the platform API's name")
     date: str = Field(description="when the call started", json_schema_extra=DATE_TIME)
     date_end: str = Field(description="when it ended", json_schema_extra=DATE_TIME)
-    direction: str = Field(
-        description="in: a customer called a number; out: click-to-call",
-        json_schema_extra={"enum": ["in", "out"]},
+    direction: Literal["in", "out"] = Field(
+        description="in: a customer called a number; out: click-to-call"
     )
     caller_number: str = Field(
         description="E.164 digits without '+': who called (in), or the caller id shown (out)"
