@@ -23,12 +23,14 @@ import pytest
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
+from pydantic import ValidationError
 
 from tests.support import LiveServer, SeededAccount, bearer, make_settings, token_for
 from tests.test_calls_api import FAST, Operator, eventually, place_call
 from voicemgmt.config import Settings
 from voicemgmt.web import calls_api, dependencies, supervision_api
 from voicemgmt.web.json_body import StrictJsonRoute
+from voicemgmt.web.record_schemas import CallRecordOut
 from voicemgmt.web.responses import api_routes, dependency_calls
 
 ERROR_BODY = "#/components/schemas/ErrorBody"
@@ -486,3 +488,12 @@ def test_the_answer_check_names_what_differs(server: LiveServer) -> None:
         "GET /cnx.js answered 200 as 'text/html', but it describes only ['text/javascript']"
     ]
     assert check("GET", "/static/css/banner.css", 200, "text/css", b"") == []  # not an operation
+
+
+def test_response_models_are_strict_when_built_and_open_in_the_document() -> None:
+    """A key the code sends but a model lacks fails the answer (a 500 a test sees) instead of
+    silently vanishing from it; the document still lets clients meet later fields."""
+    fields = dict.fromkeys(CallRecordOut.model_fields, None)
+    with pytest.raises(ValidationError, match="new_field"):
+        CallRecordOut.model_validate({**fields, "new_field": 1})
+    assert "additionalProperties" not in CallRecordOut.model_json_schema()
