@@ -37,6 +37,8 @@ from voicemgmt.services.events import (
     operators_concerned,
 )
 
+pytestmark = pytest.mark.arbitrary_events  # made-up events: the bus, not the catalogue
+
 REDIS_URL = os.environ.get("VM_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 T0 = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
 ACME, GLOBEX = 1, 2

@@ -256,7 +256,7 @@ def test_every_operation_answers_as_documented(
     checks every answer against the document."""
     auth = acme.auth
     base = "/api/v1"
-    for path in ("/healthz", "/cnx.js", "/cnx.d.ts", "/example/index.htm"):
+    for path in ("/healthz", "/cnx.js", "/cnx.d.ts", "/example/index.htm", "/events.schema.json"):
         expect(api.get(path), 200)
     _directory(api, auth, acme)
     _tokens_and_sessions(api, server, acme)

@@ -464,7 +464,8 @@ def test_click_to_call_the_operator_never_picks_up(desk: Desk) -> None:
     desk.operator(7)
     desk.take(desk.core.outbound(desk.now, "o1", 7, "33618220000", "33170200200"))
     desk.wait(60)
-    assert desk.record("o1").outcome is Outcome.FAILED
+    record = desk.record("o1")
+    assert (record.outcome, record.id_op) == (Outcome.FAILED, 7)  # the call they placed
 
 
 def test_an_operator_on_a_call_cannot_click_to_call(desk: Desk) -> None:

@@ -21,6 +21,8 @@ from voicemgmt.domain.routing.model import (
     Strategy,
     WhenEmpty,
 )
+from voicemgmt.services.events import operators_concerned
+from voicemgmt.services.live_state import event_json
 
 OPERATORS = (1, 2, 3, 4)
 GROUPS = (10, 20)
@@ -288,3 +290,74 @@ def test_calls_are_offered_in_their_order_of_arrival(
                 served = first_offer.get((group_id, earlier), 2**62)
                 left = gone.get(earlier, 2**62)
                 assert min(served, left) < offered_at, (group_id, earlier, later)
+
+
+class CallLives:
+    """Each operator's view of their calls, checked event by event: what their stream shows
+    follows a call's life (offered or dialled → answered → held/resumed → ended, transferred
+    or withdrawn) and holds one call at a time."""
+
+    def __init__(self) -> None:
+        self.current: dict[int, tuple[str, str]] = {}  # operator → (call, "offered"|"talking")
+        self.ended: set[str] = set()
+
+    def see(self, event: ev.RoutingEvent) -> None:
+        current = self.current
+        if isinstance(event, ev.CallEnded):
+            ended = event.record.id_call
+            for operator_id, (held, _) in list(current.items()):
+                if held == ended:
+                    del current[operator_id]
+            self.ended.add(ended)
+            return
+        assert getattr(event, "id_call", None) not in self.ended, ("after the end", event)
+        if isinstance(event, ev.OperatorStatusChanged):
+            if event.activity in (Activity.IDLE, Activity.WRAP_UP):
+                # Shown free while the stream still shows them a call: the end comes later.
+                assert event.id_op not in current, (event, current[event.id_op])
+        elif isinstance(event, ev.CallOffered | ev.OutboundStarted):
+            # Never a new call before the previous one's end (or withdrawal, or transfer).
+            assert event.id_op not in current, (event, current[event.id_op])
+            current[event.id_op] = (event.id_call, "offered")
+        elif isinstance(event, ev.OfferWithdrawn):
+            assert current.get(event.id_op) == (event.id_call, "offered"), event
+            del current[event.id_op]
+        elif isinstance(event, ev.CallAnswered):
+            assert current.get(event.id_op) == (event.id_call, "offered"), event
+            current[event.id_op] = (event.id_call, "talking")
+        elif isinstance(event, ev.CallHeld | ev.CallResumed):
+            assert current.get(event.id_op) == (event.id_call, "talking"), event
+        elif isinstance(event, ev.CallTransferred):
+            assert current.get(event.from_op) == (event.id_call, "talking"), event
+            del current[event.from_op]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(policies, min_size=2, max_size=2),
+    st.lists(memberships, min_size=4, max_size=4),
+    st.lists(operation, max_size=60),
+)
+def test_each_operator_sees_their_calls_in_the_order_of_their_lives(
+    group_policies: list[GroupPolicy], members: list[dict[int, int]], ops: list[Any]
+) -> None:
+    """Within a step too: the end of a call comes before the offer of the next one, so a CRM
+    never hears of a new call while it still thinks the operator is in the last one."""
+    run = build(group_policies, members)
+    for operator_id in OPERATORS:  # at work from the start: more calls get answered
+        run.apply(("presence", operator_id, Presence.ONLINE))
+    for op in ops:
+        run.apply(op)
+    run.finish()
+    lives = CallLives()
+    for event in run.log:
+        lives.see(event)
+    assert not lives.current
+    # Each operator's own stream (the account's, filtered) tells them the end of every call
+    # it showed them.
+    for operator_id in OPERATORS:
+        own = CallLives()
+        for event in run.log:
+            if operator_id in operators_concerned(event.kind, event_json(event)):
+                own.see(event)
+        assert operator_id not in own.current, (operator_id, own.current)

@@ -21,6 +21,7 @@ from tests.browser.support import (
 )
 from tests.support import LiveServer, SeededAccount, token_for
 from voicemgmt.bootstrap import Container
+from voicemgmt.domain.phone import display_number
 
 ORDER_IVR_NUMBER_STEP = "order"
 
@@ -527,7 +528,7 @@ def test_caller_ids_ivr_data_and_directory_names_are_shown_as_text(
                 "e164_in": acme.number,
                 "wait": 0,
                 "variables": {"order_number": variable},
-                "display": {"caller_id_num": caller},
+                "display": {"caller_id_num": caller, "e164_in": display_number(acme.number)},
             },
             datetime.now(UTC),
         )
@@ -585,7 +586,7 @@ def test_a_withheld_caller_id_reads_as_such(
                 "e164_in": acme.number,
                 "wait": 0,
                 "variables": {},
-                "display": {"caller_id_num": ""},
+                "display": {"caller_id_num": "", "e164_in": display_number(acme.number)},
             },
             datetime.now(UTC),
         )

@@ -19,6 +19,8 @@ from tests.browser.support import (
     eventually,
 )
 from tests.support import LiveServer, SeededAccount, token_for
+from voicemgmt.adapters.switch.simulated import Busy, SimulatedSwitch
+from voicemgmt.bootstrap import Container
 
 NOTICES = ("auth_invalid", "in", "out", "status", "end", "missed")
 
@@ -317,6 +319,31 @@ def test_crm_call_starts_the_call_and_the_ticket_follows_it(
     with server.client() as client:
         records = client.get("/api/v1/call-records", auth=acme.auth).json()["items"]
     assert [r["ticket_id"] for r in records if r["id_call"] == call_id] == ["ZD-4242"]
+
+
+def test_a_click_to_call_the_customer_never_answers_ends_in_the_crm_too(
+    page: Page, server: LiveServer, acme: SeededAccount, crm: CrmSite
+) -> None:
+    async def busy_customer(container: Container) -> None:
+        assert isinstance(container.switch, SimulatedSwitch)
+        container.switch.set_customer("33618220000", Busy())
+
+    server.call_soon(busy_customer)
+    token = token_for(server, acme, id_agent=acme.id_agent)
+    open_crm(page, crm, harness(server.base_url))
+    evaluate(page, f"crm.login({json.dumps(token)})")
+    evaluate(page, "crm.publish({status: 'online'})")
+    started = evaluate(page, "crm.call('33618220000')")
+    assert started["ok"], started
+    call_id = started["value"]["id_call"]
+    ended = eventually(lambda: seen(page, "end"))[0]["data"]
+    assert (ended["id_call"], ended["outcome"], ended["disconnect_reason"]) == (
+        call_id,
+        "failed",
+        "busy",
+    )
+    expect(page.frame_locator("#vm").locator(".call")).to_have_count(0)
+    assert [n["kind"] for n in seen(page) if n["kind"] != "status"] == ["out", "end"]
 
 
 # --- omnichannel ---------------------------------------------------------------------------------

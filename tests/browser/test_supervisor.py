@@ -23,7 +23,9 @@ from tests.test_call_records import rec
 from tests.test_calls_api import place_call
 from voicemgmt.adapters.sql.call_records import SqlCallRecords
 from voicemgmt.bootstrap import Container
+from voicemgmt.domain.phone import display_number
 from voicemgmt.domain.routing.model import CallRecord, Outcome, Side
+from voicemgmt.services.call_records import record_json
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
 OUTCOMES = ("answered", "abandoned", "missed", "overflowed", "failed")
@@ -433,7 +435,12 @@ def test_caller_ids_and_directory_names_are_inert_text(
         await container.bus.publish(
             acme.id,
             "call.arrived",
-            {"id_call": "hostile1", "caller_id_num": caller, "e164_in": acme.number},
+            {
+                "id_call": "hostile1",
+                "caller_id_num": caller,
+                "e164_in": acme.number,
+                "display": {"caller_id_num": caller, "e164_in": display_number(acme.number)},
+            },
             now,
         )
         await container.bus.publish(
@@ -457,7 +464,7 @@ def test_caller_ids_and_directory_names_are_inert_text(
             duration_comm=0.0,
         )
         await SqlCallRecords(container.engine).add(acme.id, record)
-        await container.bus.publish(acme.id, "call.ended", {"record": {"id_call": "x"}}, now)
+        await container.bus.publish(acme.id, "call.ended", {"record": record_json(record)}, now)
 
     server.call_soon(hostile)
     expect(page.locator('#waiting li[data-id-call="hostile1"] .number')).to_have_text(caller)

@@ -17,6 +17,7 @@ from voicemgmt.bootstrap import Container
 from voicemgmt.web import (
     admin_api,
     calls_api,
+    event_schema_api,
     events_ws,
     metrics_api,
     pages,
@@ -86,6 +87,7 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(platform_api.router)
     app.include_router(events_ws.router)
     app.include_router(metrics_api.router)
+    app.include_router(event_schema_api.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
     app.mount("/example", StaticFiles(directory=pages.STATIC_DIR / "example"), name="example")

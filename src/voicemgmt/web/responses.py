@@ -117,7 +117,7 @@ def install_openapi(app: FastAPI) -> None:
                 description=app.description,
                 routes=app.routes,
             )
-            app.openapi_schema = with_security(without_422(document), app)
+            app.openapi_schema = with_security(errors_as_json(without_422(document)), app)
         return app.openapi_schema
 
     setattr(app, "openapi", openapi)  # noqa: B010  FastAPI's documented way to replace it
@@ -163,6 +163,19 @@ def dependency_calls(dependant: Dependant) -> set[Any]:
             found.add(sub.call)
         found |= dependency_calls(sub)
     return found
+
+
+def errors_as_json(document: dict[str, Any]) -> dict[str, Any]:
+    """Error bodies are JSON whatever the route answers on success; FastAPI gives a route's
+    extra responses its success media type (a page's errors as text/html), so correct it."""
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            for status, response in operation.get("responses", {}).items():
+                content = response.get("content", {})
+                if status[0] in "45" and content and "application/json" not in content:
+                    schemas = [c.get("schema") for c in content.values()]
+                    response["content"] = {"application/json": {"schema": schemas[0]}}
+    return document
 
 
 def without_422(document: dict[str, Any]) -> dict[str, Any]:

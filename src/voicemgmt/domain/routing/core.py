@@ -14,6 +14,8 @@ Rules, in the order they are applied:
 - A call waits at most ``max_wait``; then it overflows (to a group, or forwarded to a number)
   or ends missed. Joining a group with nobody logged in follows ``when_empty``.
 - Every call ends exactly once, with one ``CallEnded`` event carrying its record.
+- Events follow each operator's calls: the end (or transfer) of one comes before the offer of
+  the next, even when both happen in one step (no wrap-up).
 
 Nothing here awaits, reads a clock or touches I/O: every input takes ``now`` (seconds), every
 input returns a ``Step`` of events and switch commands, and ``next_wakeup`` says when
@@ -154,6 +156,8 @@ class RoutingCore(Transitions):
             DIALING_OPERATOR,
             ticket_id=ticket_id,
             operator_id=operator_id,
+            # The record's operator, answered or not: their stream tells them its end.
+            answered_by=operator_id,
         )
         self.calls[call_id] = call
         operator.call_id = call_id
@@ -293,9 +297,10 @@ class RoutingCore(Transitions):
         if to_group is not None:
             self._policy(to_group)
         self._stop_talk(now, call)
-        self._release(now, self._operator(operator_id), answered=True, group=call.group_id)
         call.operator_id = None
+        # Told before the operator is released, who may be offered another call at once.
         self._events.append(ev.CallTransferred(call_id, operator_id, to_operator, to_group))
+        self._release(now, self._operator(operator_id), answered=True, group=call.group_id)
         if to_operator is not None:
             call.state = QUEUED
             call.queued_at = now

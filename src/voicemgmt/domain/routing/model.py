@@ -232,7 +232,7 @@ class Call:
     ringing: set[int] = field(default_factory=set)
     offered_to: list[int] = field(default_factory=list)
     operator_id: int | None = None
-    answered_by: int | None = None  # the last operator who answered
+    answered_by: int | None = None  # the last operator who answered; out: who placed it
     answered_at: float | None = None
     talk_started: float | None = None
     talk_seconds: float = 0.0

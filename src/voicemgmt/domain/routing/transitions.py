@@ -296,38 +296,47 @@ class Transitions:
         cancel(("max_wait", call.id, 0))
         cancel(("ivr", call.id, 0))
         cancel(("tier", call.id, 0))
-        answered_by = call.operator_id
-        if answered_by is not None:
-            operator = self.operators[answered_by]
-            cancel(("ring", call.id, answered_by))
-            if operator.call_id == call.id:
-                call.wrap_up_seconds = self._release(
-                    now, operator, answered=call.answered_at is not None, group=call.group_id
-                )
+        operator_id = call.operator_id
+        operator = self.operators[operator_id] if operator_id is not None else None
+        releasing = operator is not None and operator.call_id == call.id
+        answered = call.answered_at is not None
+        if releasing:  # the record tells the wrap-up its operator is given
+            call.wrap_up_seconds = self._wrap_up(answered, call.group_id)
         call.state = ENDED
         call.ended_at, call.outcome, call.ended_by, call.reason = now, outcome, side, reason
         del self.calls[call.id]
         self._events.append(ev.CallEnded(record_of(call)))
         if hang_up:
             self._commands.append(ev.HangUp(call.id, reason))
+        # The operator is released after the end is told: with no wrap-up they may be offered
+        # the next call in this same step, and its offer must not come before this end.
+        if operator is not None:
+            cancel(("ring", call.id, operator.id))
+            if releasing:
+                self._release(now, operator, answered=answered, group=call.group_id)
 
     def _release(
         self, now: float, operator: OperatorState, *, answered: bool, group: int | None
-    ) -> float:
-        """The operator's call is over: wrap-up, then available again; the wrap-up given."""
+    ) -> None:
+        """The operator's call is over: wrap-up, then available again."""
         operator.call_id = None
         operator.idle_since = now
-        wrap_up = self.groups[group].wrap_up if group is not None else DEFAULT_WRAP_UP_OUTBOUND
-        if answered and wrap_up > 0:
+        wrap_up = self._wrap_up(answered, group)
+        if wrap_up > 0:
             operator.wrap_up_until = now + wrap_up
             self._set_activity(now, operator, WRAP_UP, "call")
             self._timers.set_in(now, wrap_up, ("wrap_up", "", operator.id))
-            return wrap_up
+            return
         self._set_activity(now, operator, IDLE, "call")
         self._dispatch(now, operator.groups)
-        return 0.0
 
     # helpers -----------------------------------------------------------------------------
+
+    def _wrap_up(self, answered: bool, group: int | None) -> float:
+        """The wrap-up an operator is given after a call (none after an unanswered one)."""
+        if not answered:
+            return 0.0
+        return self.groups[group].wrap_up if group is not None else DEFAULT_WRAP_UP_OUTBOUND
 
     def _stop_talk(self, now: float, call: Call) -> None:
         if call.talk_started is not None:

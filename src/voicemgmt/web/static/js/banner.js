@@ -303,7 +303,8 @@ export class Banner {
       since: changed ? at : this.status.since,
     };
     if (data.activity === "wrap_up") {
-      // The wrap-up starts as the call ends, before its call.ended: the call is still here.
+      // The wrap-up follows the end of a call (its call.ended or call.transferred, which set
+      // lastGroup); a call still shown here is one whose end this banner has not seen.
       const current = [...this.calls.values()].find((c) => c.phase === "connected" || c.phase === "held");
       const group = this.groups.get(current ? current.group : this.lastGroup);
       this.wrapUpUntil = at + 1000 * (group ? group.wrap_up : 0);
