@@ -24,6 +24,7 @@ from voicemgmt.bootstrap import Container, build
 from voicemgmt.config import Settings
 from voicemgmt.domain.directory import Membership
 from voicemgmt.web.app import create_app
+from voicemgmt.web.serving import uvicorn_config
 
 T = TypeVar("T")
 
@@ -79,10 +80,11 @@ async def _awaited(main: Callable[[], Awaitable[T]]) -> T:
 
 
 def run_on(settings: Settings, job: Callable[[Container], Awaitable[T]]) -> T:
-    """Run ``job`` against a fresh container on the same database, then close it."""
+    """Run ``job`` against a fresh container on the same database, then close it (without
+    telephony, like the CLI: it may run beside a SIP server with the same settings)."""
 
     async def main() -> T:
-        container = build(settings)
+        container = build(settings, telephony=False)
         try:
             await container.start()
             return await job(container)
@@ -109,8 +111,10 @@ class LiveServer:
         self.container = build(settings)
         self.app = create_app(self.container)
         self._conformance: OpenApiConformance | None = None
-        config = uvicorn.Config(
+        # the options ``voicemgmt serve`` runs with (proxies, head limits), on loopback
+        config = uvicorn_config(
             self.app,
+            settings,
             host="127.0.0.1",
             port=self.port,
             log_level="warning",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -54,6 +55,52 @@ def test_the_throttle_counts_failures_per_client_and_login() -> None:
         throttle.record_failure("10.0.0.1", "globex")
     with pytest.raises(TooManyAttempts):
         throttle.check("10.0.0.1", "initech")  # 5 failures from this client in all
+
+
+def test_the_wide_limits_spare_pairs_that_logged_in() -> None:
+    throttle = LoginThrottle("3/minute", "5/minute", "4/minute")
+    throttle.record_success("10.0.0.1", "acme")  # the CRM's address uses acme
+    for i in range(5):  # another tenant's failures from the same address
+        throttle.record_failure("10.0.0.1", f"tenant{i}")
+    with pytest.raises(TooManyAttempts):
+        throttle.check("10.0.0.1", "globex")  # never logged in from here: 5 failures
+    throttle.check("10.0.0.1", "acme")  # known here: spared
+    for i in range(4):  # acme guessed from four other addresses
+        throttle.record_failure(f"10.0.1.{i}", "acme")
+    with pytest.raises(TooManyAttempts) as caught:
+        throttle.check("10.0.2.1", "acme")
+    assert caught.value.message == "too many failed logins for this login; try again later"
+    throttle.check("10.0.0.1", "acme")  # still spared where acme is used
+
+
+def test_the_pair_limit_spares_no_one_and_a_success_resets_it() -> None:
+    throttle = LoginThrottle("3/minute", "30/minute", "30/minute")
+    throttle.record_success("10.0.0.1", "acme")
+    for _ in range(3):
+        throttle.record_failure("10.0.0.1", "acme")
+    with pytest.raises(TooManyAttempts):
+        throttle.check("10.0.0.1", "acme")  # known, but this pair keeps failing
+    throttle.record_success("10.0.0.1", "acme")  # (what a check let through and succeeded)
+    throttle.check("10.0.0.1", "acme")
+
+
+def test_known_pairs_expire_and_are_bounded() -> None:
+    throttle = LoginThrottle("30/minute", "2/minute", "30/minute", known_seconds=0.05)
+    throttle.record_success("10.0.0.1", "acme")
+    for _ in range(2):
+        throttle.record_failure("10.0.0.1", "other")
+    throttle.check("10.0.0.1", "acme")
+    time.sleep(0.06)
+    with pytest.raises(TooManyAttempts):
+        throttle.check("10.0.0.1", "acme")  # a day later (here: 50 ms), no longer known
+    bounded = LoginThrottle("30/minute", "2/minute", "30/minute", max_known=2)
+    for login in ("a", "b", "c"):
+        bounded.record_success("10.0.0.1", login)
+    for _ in range(2):
+        bounded.record_failure("10.0.0.1", "x")
+    bounded.check("10.0.0.1", "c")
+    with pytest.raises(TooManyAttempts):
+        bounded.check("10.0.0.1", "a")  # the oldest was forgotten
 
 
 def test_a_password_change_takes_effect_at_once(tmp_path: Path) -> None:

@@ -30,6 +30,7 @@ from voicemgmt.services.call_records import (
     Charts,
     GroupFigures,
     OperatorFigures,
+    OperatorTally,
     StoredCallRecord,
     record_json,
     records_to_csv,
@@ -755,6 +756,11 @@ class UntouchedStore:
         self._asked()
 
     async def presences(self, account_id: int) -> dict[int, tuple[str, datetime]]:
+        return self._asked()  # type: ignore[no-any-return]
+
+    async def operator_tallies(
+        self, account_id: int, *, since: datetime
+    ) -> dict[int, OperatorTally]:
         return self._asked()  # type: ignore[no-any-return]
 
 

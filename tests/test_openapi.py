@@ -470,7 +470,7 @@ def test_the_answer_check_names_what_differs(server: LiveServer) -> None:
     check = server.conformance.problems
     assert check("GET", "/api/v1/figures", 418, "application/json", b"{}") == [
         "GET /api/v1/figures answered 418, a status its responses do not describe "
-        "(they list 200, 400, 401, 429, 500)"
+        "(they list 200, 400, 401, 408, 429, 431, 500)"
     ]
     assert check("GET", "/healthz", 200, "application/json", b'{"status": "bad"}') == [
         "GET /healthz answered 200: status: 'ok' was expected"

@@ -432,7 +432,7 @@ def test_coming_online_takes_the_oldest_waiting_call(desk: Desk) -> None:
 def test_click_to_call_rings_the_operator_then_the_customer(desk: Desk) -> None:
     desk.operator(7)
     desk.take(desk.core.outbound(desk.now, "o1", 7, "33618220000", "33170200200", "T-42"))
-    assert desk.commands_of(ev.RingOperator) == [ev.RingOperator("o1", 7)]
+    assert desk.commands_of(ev.RingOperator) == [ev.RingOperator("o1", 7, shown="33618220000")]
     desk.take(desk.core.answer(desk.now, 7, "o1"))
     assert desk.commands_of(ev.DialCustomer) == [
         ev.DialCustomer("o1", "33618220000", "33170200200")

@@ -342,13 +342,68 @@ def test_the_banner_may_be_framed_only_by_the_tokens_account_origins(
     assert page.headers["Cache-Control"] == "no-store"
     assert page.headers["Referrer-Policy"] == "no-referrer"
     assert page.headers["X-Content-Type-Options"] == "nosniff"
-    # Before a login the account is unknown: any account's CRM may show the login form.
-    assert frame_ancestors(anonymous) == [
-        "'self'",
-        "https://crm.acme.example",
-        "https://globex.example",
-    ]
-    assert frame_ancestors(hostile) == frame_ancestors(anonymous)
+    # Before a login the account is unknown, and the policy names no customer.
+    assert frame_ancestors(anonymous) == ["'self'"]
+    assert frame_ancestors(hostile) == ["'self'"]
+
+
+def test_a_pages_policy_names_its_own_accounts_origins_only(
+    app: LiveServer, acme: SeededAccount, globex: SeededAccount
+) -> None:
+    with app.client() as client:
+        for account, origins in ((acme, ["https://crm.acme.example"]), (globex, GLOBEX)):
+            client.patch("/api/v1/account", auth=account.auth, json={"allowed_origins": origins})
+        agent = token_for(app, acme, id_agent=acme.id_agent)
+        admin = token_for(app, acme, id_admin=acme.id_admin)
+        # embedded by Globex's CRM, with Acme's token: Acme's origins, never Globex's
+        embedded = {"Referer": "https://globex.example/crm/contacts?id=4"}
+        banner = client.get(f"/operateurs/index.htm?token_session={agent}", headers=embedded)
+        supervisor = client.get(f"/superviseur/index.htm?token_session={admin}")
+        deleted = token_for(app, acme, id_agent=acme.id_agent)
+        client.request("DELETE", f"/vm/token/{deleted}", auth=acme.auth)
+        stale = client.get(f"/operateurs/index.htm?token_session={deleted}")
+    assert frame_ancestors(banner) == ["'self'", "https://crm.acme.example"]
+    assert frame_ancestors(supervisor) == ["'self'", "https://crm.acme.example"]
+    assert frame_ancestors(stale) == ["'self'"]
+
+
+GLOBEX = ["https://globex.example", "https://other.globex.example"]
+
+
+@pytest.mark.parametrize(
+    ("referer", "ancestors"),
+    [
+        (None, ["'self'"]),
+        ("https://globex.example/crm/login", ["'self'", "https://globex.example"]),
+        ("https://crm.acme.example/", ["'self'", "https://crm.acme.example"]),
+        ("https://unknown.example/", ["'self'"]),
+        ("http://globex.example/", ["'self'"]),  # another origin: another scheme
+        ("https://globex.example:8443/", ["'self'"]),
+        ("not a url", ["'self'"]),
+        ("https://[::1/", ["'self'"]),
+    ],
+)
+def test_the_login_form_may_be_framed_by_the_one_allowed_crm_embedding_it(
+    app: LiveServer,
+    acme: SeededAccount,
+    globex: SeededAccount,
+    referer: str | None,
+    ancestors: list[str],
+) -> None:
+    """The guide's ``crm.login_credential`` fills the banner's login form inside the CRM's
+    iframe, before any token: the embedding page (its Referer, sent by browsers by default)
+    is allowed when some account allows it, and the answer names no other origin."""
+    with app.client() as client:
+        client.patch(
+            "/api/v1/account",
+            auth=acme.auth,
+            json={"allowed_origins": ["https://crm.acme.example"]},
+        )
+        client.patch("/api/v1/account", auth=globex.auth, json={"allowed_origins": GLOBEX})
+        headers = {"Referer": referer} if referer else {}
+        page = client.get("/operateurs/index.htm", headers=headers)
+    assert page.status_code == 200
+    assert frame_ancestors(page) == ancestors
 
 
 def test_the_banners_assets_are_served_by_the_product(app: LiveServer) -> None:

@@ -98,6 +98,9 @@ class Platform:
     async def customer_failed(self, call_id: str, reason: str) -> None:
         await self._hear("customer_failed", call_id, reason)
 
+    async def media_timeout(self, call_id: str) -> None:
+        await self._hear("media_timeout", call_id)
+
 
 Body = Callable[[SimulatedSwitch, Platform], Awaitable[None]]
 

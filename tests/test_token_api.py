@@ -517,7 +517,13 @@ def test_delete_with_a_malformed_body_is_400_and_keeps_the_token(
         token = client.post("/vm/token", auth=acme.auth, json={"id_agent": acme.id_agent}).json()[
             "token"
         ]
-        answer = client.request("DELETE", f"/vm/token/{token}", auth=acme.auth, content=raw)
+        answer = client.request(
+            "DELETE",
+            f"/vm/token/{token}",
+            auth=acme.auth,
+            content=raw,
+            headers={"Content-Type": "application/json"},
+        )
     assert answer.status_code == 400
     assert me(server, token).status_code == 200
 

@@ -17,6 +17,7 @@ from voicemgmt.adapters.sql.call_records import SqlCallRecords
 from voicemgmt.adapters.sql.engine import create_engine, migrate
 from voicemgmt.adapters.sql.repository import SqlUnitOfWork
 from voicemgmt.adapters.sql.sip_devices import SqlSipDevices
+from voicemgmt.adapters.sql.sip_registrations import SqlSipRegistrations
 from voicemgmt.adapters.switch.simulated import SimulatedSwitch, SimulationTiming
 from voicemgmt.adapters.system import SystemClock
 from voicemgmt.config import Settings, host_port, port_range
@@ -33,7 +34,7 @@ from voicemgmt.services.events import EventBus, Retention
 from voicemgmt.services.ports import UnitOfWork
 from voicemgmt.services.routing import RoutingService
 from voicemgmt.services.sessions import SessionService
-from voicemgmt.services.sip_devices import SipDeviceService, SipDirectory
+from voicemgmt.services.sip_devices import SipDeviceService, SipDirectory, SipRegistrationStore
 from voicemgmt.services.switch import Switch
 from voicemgmt.services.tokens import TokenService
 
@@ -84,7 +85,13 @@ def secret_key(settings: Settings) -> bytes:
     return path.read_text().strip().encode()
 
 
-def build(settings: Settings) -> Container:
+def build(settings: Settings, *, telephony: bool = True) -> Container:
+    """Everything the product is made of, as ``settings`` say.
+
+    ``telephony=False`` (the CLI) leaves the phone system out: whatever ``VM_SWITCH`` says, no
+    SIP or RTP socket is opened, so that a command runs beside a server started with the same
+    settings; the routing service gets the simulated switch, which opens nothing.
+    """
     engine = create_engine(settings.effective_database_url, pool_size=settings.database_pool_size)
     metrics = Metrics()
     metrics.watch_database(engine)
@@ -108,8 +115,8 @@ def build(settings: Settings) -> Container:
         SqlSipDevices(engine), unit_of_work, clock, realm=settings.sip_realm
     )
     switch = (
-        sip_switch(settings, sip_devices, metrics)
-        if settings.switch == "sip"
+        sip_switch(settings, sip_devices, metrics, SqlSipRegistrations(engine))
+        if settings.switch == "sip" and telephony
         else SimulatedSwitch(
             SimulationTiming(
                 prompt_seconds=settings.sim_prompt_seconds,
@@ -131,7 +138,9 @@ def build(settings: Settings) -> Container:
 
     def throttle() -> LoginThrottle:
         return LoginThrottle(
-            settings.auth_failures_per_client_login, settings.auth_failures_per_client
+            settings.auth_failures_per_client_login,
+            settings.auth_failures_per_client,
+            settings.auth_failures_per_login,
         )
 
     authenticator = ApiAuthenticator(
@@ -162,7 +171,12 @@ def build(settings: Settings) -> Container:
     )
 
 
-def sip_switch(settings: Settings, directory: SipDirectory, metrics: Metrics) -> Switch:
+def sip_switch(
+    settings: Settings,
+    directory: SipDirectory,
+    metrics: Metrics,
+    registrations: SipRegistrationStore,
+) -> Switch:
     """The SIP driver, its media backend and its prompts, as ``VM_SIP_*`` and ``VM_MEDIA`` say."""
     from voicemgmt.adapters.switch.sip.calls import SipOptions
     from voicemgmt.adapters.switch.sip.driver import SipSwitch
@@ -208,8 +222,11 @@ def sip_switch(settings: Settings, directory: SipDirectory, metrics: Metrics) ->
         if settings.sip_trunk_outbound
         else None,
         max_calls=settings.sip_max_calls,
+        media_timeout=settings.sip_media_timeout,
     )
-    switch = SipSwitch(options, media, prompts, directory, observer=metrics)
+    switch = SipSwitch(
+        options, media, prompts, directory, observer=metrics, registrations=registrations
+    )
     transport = switch.transport
     metrics.add(
         CallbackCounter(

@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     sip_trunk_ha1: str | None = None
     sip_trunk_outbound: str | None = None
     sip_max_calls: int = Field(default=2000, ge=1)
+    sip_media_timeout: float = Field(default=60.0, ge=0, le=86400)
     sip_prompts_dir: Path | None = None
     sip_music_file: Path | None = None
     sip_voice: str = "en"
@@ -75,7 +76,17 @@ class Settings(BaseSettings):
 
     auth_failures_per_client_login: str = "5/minute"
     auth_failures_per_client: str = "30/minute"
+    auth_failures_per_login: str = "10/minute"
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # the HTTP server (web/serving.py): who may set X-Forwarded-*, and request heads' limits
+    trusted_proxies: list[str] = Field(default_factory=list)
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
+    max_header_count: int = Field(default=100, ge=10, le=10_000)
+    header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    # event-stream WebSockets open at once with one session token, and for one user with all
+    # their tokens (web/events_ws.py)
+    streams_per_token: int = Field(default=10, ge=1, le=1000)
+    streams_per_user: int = Field(default=30, ge=1, le=10_000)
 
     @field_validator("database_url")
     @classmethod
@@ -99,7 +110,7 @@ class Settings(BaseSettings):
             host_port(value)
         return value
 
-    @field_validator("sip_trunk_sources", "metrics_allowed_sources")
+    @field_validator("sip_trunk_sources", "metrics_allowed_sources", "trusted_proxies")
     @classmethod
     def _networks(cls, value: list[str], info: ValidationInfo) -> list[str]:
         for network in value:

@@ -104,8 +104,11 @@ def correlation(heard: array.array[int], reference: array.array[int]) -> float:
 class Baresip:
     """One baresip user agent, driven through its ctrl_tcp socket."""
 
-    def __init__(self, workdir: Path, name: str, *, source: Path, answermode: str) -> None:
+    def __init__(
+        self, workdir: Path, name: str, *, source: Path, answermode: str, host: str = "127.0.0.1"
+    ) -> None:
         self.binary = need("baresip")
+        self.host = host
         self.dir = workdir / name
         self.dir.mkdir(parents=True)
         self.records = self.dir / "records"
@@ -118,8 +121,8 @@ class Baresip:
             "\n".join(
                 [
                     "poll_method epoll",
-                    f"sip_listen 127.0.0.1:{self.sip_port}",
-                    "net_interface 127.0.0.1",
+                    f"sip_listen {host}:{self.sip_port}",
+                    f"net_interface {host}",
                     f"audio_source aufile,{source}",
                     "audio_player aufile,/dev/null",
                     "audio_alert aufile,/dev/null",
@@ -154,21 +157,23 @@ class Baresip:
 
     @property
     def address(self) -> str:
-        return f"127.0.0.1:{self.sip_port}"
+        return f"{self.host}:{self.sip_port}"
 
     def add_account(self, aor: str, **params: str) -> None:
         extra = "".join(f";{k}={v}" for k, v in params.items())
         line = f"<{aor}>;answermode={self.answermode};audio_codecs=PCMU,PCMA{extra}"
         self.accounts.append(line)
 
-    def start(self) -> None:
+    def start(self, *, trace: bool = False) -> None:
+        """Run the phone; ``trace``: it writes every SIP message it sends and receives to its
+        log (``-s``), for a test that replays one."""
         if not self.accounts:
-            self.add_account(f"sip:{self.name}@127.0.0.1:{self.sip_port}", regint="0")
+            self.add_account(f"sip:{self.name}@{self.address}", regint="0")
         (self.dir / "accounts").write_text("\n".join(self.accounts) + "\n")
         (self.dir / "contacts").write_text("")
         self.log = open(self.dir / "baresip.log", "wb")  # noqa: SIM115 (closed in stop)
         self._process = subprocess.Popen(
-            [self.binary, "-f", str(self.dir)],
+            [self.binary, "-f", str(self.dir), *(["-s"] if trace else [])],
             stdin=subprocess.DEVNULL,
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -277,9 +282,9 @@ class Baresip:
 
 @contextmanager
 def baresip(
-    workdir: Path, name: str, *, source: Path, answermode: str = "manual"
+    workdir: Path, name: str, *, source: Path, answermode: str = "manual", host: str = "127.0.0.1"
 ) -> Iterator[Baresip]:
-    phone = Baresip(workdir, name, source=source, answermode=answermode)
+    phone = Baresip(workdir, name, source=source, answermode=answermode, host=host)
     try:
         yield phone
     finally:

@@ -253,7 +253,10 @@ def test_click_to_call_rings_the_phone_then_dials_the_customer_through_the_trunk
                     answer = ana.http.post("/api/v1/me/calls", json={"to": "+33612345678"})
                     assert answer.status_code == 201, answer.text
                     call_id = answer.json()["id_call"]
-                    phone.wait_event("CALL_INCOMING")
+                    incoming = phone.wait_event("CALL_INCOMING")
+                    # the operator's phone shows whom it is about to call, not "anonymous"
+                    assert incoming["peeruri"].startswith("sip:33612345678@"), incoming
+                    assert "33612345678" in phone.logs()  # the display name baresip printed
                     phone.command("accept")
                     answered = next_event(ws, "call.answered", timeout=15)
                     assert answered["data"]["direction"] == "out"
@@ -279,6 +282,8 @@ def test_click_to_call_rings_the_phone_then_dials_the_customer_through_the_trunk
 def test_operators_cannot_dial_premium_or_international_numbers(
     tmp_path: Path, number: str, reason: str
 ) -> None:
+    """A refused number is a clear API error before anything happens: no phone rings, no
+    call is made, nothing reaches the carrier."""
     need("baresip")
     trunk_port = free_udp_port(gap=2)
     with sip_platform(tmp_path, sip_trunk_outbound=f"127.0.0.1:{trunk_port}") as platform:
@@ -291,14 +296,16 @@ def test_operators_cannot_dial_premium_or_international_numbers(
                 ana = Operator(platform.server, acme, acme.id_agent)
                 ana.status("online")
                 answer = ana.http.post("/api/v1/me/calls", json={"to": number})
-                assert answer.status_code == 201, answer.text
-                call_id = answer.json()["id_call"]
+                assert answer.status_code == 403, answer.text
+                assert answer.json()["err_code"] == "number_not_allowed"
+                assert answer.json()["details"] == {"reason": reason}
+                with pytest.raises(TimeoutError):
+                    phone.wait_event("CALL_INCOMING", timeout=3)  # the phone never rang
+                assert ana.http.get("/api/v1/me/calls").json()["items"] == []
+                # the operator is still free: an allowed number goes through
+                allowed = ana.http.post("/api/v1/me/calls", json={"to": "+33612345678"})
+                assert allowed.status_code == 201, allowed.text
                 phone.wait_event("CALL_INCOMING")
-                phone.command("accept")
-                record = record_of(platform.server, acme, call_id)
-                assert record["outcome"] == "failed"
-                assert record["disconnect_reason"] == reason
-                phone.wait_event("CALL_CLOSED")
                 ana.http.close()
         finally:
             stop(carrier)

@@ -28,6 +28,7 @@ from voicemgmt.services.demo import (
     credentials_path,
     load_credentials,
 )
+from voicemgmt.web.serving import uvicorn_config
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +37,9 @@ GIVE_UP_AFTER = (45.0, 90.0)  # seconds before an unanswered demo caller hangs u
 
 def serve_with_demo_calls(app: Any, settings: Settings, *, every: float) -> None:
     async def main() -> None:
-        config = uvicorn.Config(
+        config = uvicorn_config(
             app,
-            host=settings.host,
-            port=settings.port,
+            settings,
             log_level=settings.log_level,
             log_config=uvicorn_log_config(settings.log_format),
         )

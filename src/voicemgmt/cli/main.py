@@ -7,6 +7,7 @@ code 2, never a traceback.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -80,10 +81,13 @@ def _settings(database: str | None, **overrides: Any) -> Settings:
 
 
 def run_with(database: str | None, job: Callable[[Container], Awaitable[T]]) -> T:
-    """Run one job against a started container, turning known errors into exit code 2."""
+    """Run one job against a started container, turning known errors into exit code 2.
+
+    The container has no telephony (no SIP or RTP socket): a command runs beside a server
+    started with the same settings."""
 
     async def main() -> T:
-        container = build(_settings(database))
+        container = build(_settings(database), telephony=False)
         try:
             await container.start()
             return await job(container)
@@ -164,6 +168,7 @@ def serve(
     from voicemgmt.observability.logs import configure_logging, uvicorn_log_config
     from voicemgmt.runtime import tune_garbage_collector
     from voicemgmt.web.app import create_app
+    from voicemgmt.web.serving import uvicorn_config
 
     settings = _settings(database, host=host, port=port)
     configure_logging(settings.log_level, settings.log_format)
@@ -177,13 +182,17 @@ def serve(
     if demo_calls > 0:
         serve_with_demo_calls(app_, settings, every=demo_calls)
         return
-    uvicorn.run(
+    config = uvicorn_config(
         app_,
-        host=settings.host,
-        port=settings.port,
+        settings,
         log_level=settings.log_level,
         log_config=uvicorn_log_config(settings.log_format),
     )
+    server = uvicorn.Server(config)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    if not server.started:  # uvicorn has logged why (the port is taken, say)
+        raise typer.Exit(3)
 
 
 # db

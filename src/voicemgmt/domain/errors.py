@@ -25,6 +25,7 @@ them to exit codes; adapters translate their own exceptions into these at the bo
     │   ├── DuplicateSipUsername
     │   └── InvalidCallAction        the call is not in a state where that can be done
     ├── PermissionDenied             authenticated, but not allowed to do that
+    │   └── NumberNotAllowed         the dial-out rules refuse the number (click-to-call)
     ├── AuthenticationFailed         missing or wrong credentials
     │   └── InvalidSessionToken      a page's token is unknown, expired or deleted
     ├── TooManyAttempts              throttled after repeated failures
@@ -130,6 +131,13 @@ class InvalidCallAction(Conflict):
 
 class PermissionDenied(VoiceManagementError):
     error_id = "forbidden"
+
+
+class NumberNotAllowed(PermissionDenied):
+    """Click-to-call to a number the account's dial-out rules (or the phone system) refuse;
+    ``details["reason"]`` says why (``premium_not_allowed``, ``no_trunk``, …)."""
+
+    error_id = "number_not_allowed"
 
 
 class AuthenticationFailed(VoiceManagementError):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import phonenumbers
@@ -36,6 +37,19 @@ class SipDevice:
     ha1_md5: str | None = None
     ha1_sha256: str | None = None
     contact: str | None = None  # a static contact: the phone does not register
+
+
+@dataclass(frozen=True, slots=True)
+class SipRegistration:
+    """Where a registered phone is reached until ``expires_at`` (kept across restarts)."""
+
+    operator_id: int
+    account_id: int
+    username: str
+    contact: str  # the Contact URI the phone registered
+    source_host: str  # where its REGISTER came from: requests to it go there
+    source_port: int
+    expires_at: datetime
 
 
 def check_sip_username(username: object) -> str:

@@ -93,33 +93,92 @@ class VerifiedCredentialCache:
 
 
 class LoginThrottle:
-    """Counts failed logins per client address and per (client, login) in moving windows.
+    """Failed logins counted in moving windows; a login attempt over a limit is refused
+    (``TooManyAttempts``, 429 with ``Retry-After``) without checking the password.
 
-    A client that keeps failing on one login is stopped on that login first; one that sprays
-    many logins is stopped altogether at the wider limit. Other clients, and the same client
-    on other accounts below the wide limit, are unaffected.
+    - **per (address, login)**, ``per_client_login`` (default 5 a minute): one address stops
+      guessing one login. The right password is refused too until the window frees a slot,
+      i.e. for at most the window (a minute), and a success clears that pair's count.
+    - **per login, from any address**, ``per_login`` (10 a minute): one login guessed from
+      many addresses.
+    - **per address, any login**, ``per_client`` (30 a minute): one address trying many
+      logins.
+
+    The two wide limits never stop a pair that succeeded recently (``known_seconds``, a day):
+    a CRM server shared by several tenants keeps logging each of them in while one of them (or
+    someone else on that address) fails, and a login guessed from elsewhere stays usable from
+    the addresses it is used from. Only failures count; memory is bounded and per process.
     """
 
-    def __init__(self, per_client_login: str, per_client: str) -> None:
+    def __init__(
+        self,
+        per_client_login: str,
+        per_client: str,
+        per_login: str = "10/minute",
+        *,
+        known_seconds: float = 24 * 3600,
+        max_known: int = 100_000,
+    ) -> None:
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
         self._per_pair: RateLimitItem = parse(per_client_login)
+        self._per_login: RateLimitItem = parse(per_login)
         self._per_client: RateLimitItem = parse(per_client)
+        self._known_seconds = known_seconds
+        self._max_known = max_known
+        self._known: OrderedDict[tuple[str, str], float] = OrderedDict()  # → until (monotonic)
 
-    def _check(self, item: RateLimitItem, *keys: str) -> None:
+    def _check(self, item: RateLimitItem, message: str, *keys: str) -> None:
         if not self._limiter.test(item, *keys):
             reset_at = self._limiter.get_window_stats(item, *keys).reset_time
             retry = max(1, int(reset_at - time.time()) + 1)
-            raise TooManyAttempts(
-                "too many failed logins from this client; try again later", retry_after=retry
-            )
+            raise TooManyAttempts(message, retry_after=retry)
+
+    def _is_known(self, client: str, login: str) -> bool:
+        until = self._known.get((client, login))
+        return until is not None and until > time.monotonic()
 
     def check(self, client: str, login: str) -> None:
-        self._check(self._per_client, "client", client)
-        self._check(self._per_pair, "pair", client, login)
+        """Refuse if this attempt is over a limit; the caller then checks no password."""
+        self._check(
+            self._per_pair,
+            "too many failed logins for this login from this client; try again later",
+            "pair",
+            client,
+            login,
+        )
+        if self._is_known(client, login):
+            return
+        self._check(
+            self._per_login,
+            "too many failed logins for this login; try again later",
+            "login",
+            login,
+        )
+        self._check(
+            self._per_client,
+            "too many failed logins from this client; try again later",
+            "client",
+            client,
+        )
 
     def record_failure(self, client: str, login: str) -> None:
-        self._limiter.hit(self._per_client, "client", client)
         self._limiter.hit(self._per_pair, "pair", client, login)
+        self._limiter.hit(self._per_login, "login", login)
+        self._limiter.hit(self._per_client, "client", client)
+
+    def record_success(self, client: str, login: str) -> None:
+        """The pair logged in: its own failures are forgiven, the wide limits spare it."""
+        self._limiter.clear(self._per_pair, "pair", client, login)
+        key = (client, login)
+        until = self._known.get(key)
+        now = time.monotonic()
+        # refreshed at most once a minute: this runs on every request of a busy CRM
+        if until is not None and until - now > self._known_seconds - 60:
+            return
+        self._known[key] = now + self._known_seconds
+        self._known.move_to_end(key)
+        while len(self._known) > self._max_known:
+            self._known.popitem(last=False)
 
 
 class PasswordChecks:
@@ -171,9 +230,11 @@ class ApiAuthenticator:
         if len(login) <= MAX_LOGIN_LENGTH and len(password) <= MAX_PASSWORD_LENGTH:
             account = await self._account(login)
         if account is not None and self._cache.accepts(login, password, account.password_hash, now):
+            self._throttle.record_success(client, login)
             return account
         if account is not None and await self._verify_once(login, password, account.password_hash):
             self._cache.remember(login, password, account.password_hash, now)
+            self._throttle.record_success(client, login)
             return account
         if account is None:  # as slow as a wrong password: which logins exist stays unknown
             await self._checks.pay_for_unknown(password)

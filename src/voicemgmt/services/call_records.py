@@ -197,6 +197,15 @@ class OperatorFigures:
         return {"id_op": self.id_op, "answered": self.answered, "talk": _ms(self.talk)}
 
 
+@dataclass(frozen=True, slots=True)
+class OperatorTally:
+    """What a routing core rebuilt after a restart takes back of one operator's calls since a
+    moment: how many they answered (``calls_taken``) and when the last of them started."""
+
+    answered: int
+    last_answered: datetime
+
+
 # Upper bounds (seconds, excluded) of the wait-time distribution's bins; the last is open.
 WAIT_BINS = (10, 20, 30, 60, 120, 300)
 MIN_BUCKET_SECONDS = 60
@@ -323,6 +332,12 @@ class CallRecordStore(Protocol):
         ...
 
     async def presences(self, account_id: int) -> dict[int, tuple[str, datetime]]: ...
+
+    async def operator_tallies(
+        self, account_id: int, *, since: datetime
+    ) -> dict[int, OperatorTally]:
+        """Per operator with calls answered (both directions) in records started since then."""
+        ...
 
 
 CSV_COLUMNS = (

@@ -74,6 +74,7 @@ class SessionService:
         if not candidates:
             await self._checks.pay_for_unknown(password)
         if len(matched) == 1:
+            self._throttle.record_success(client, key)
             return await self._tokens.issue_to(matched[0], ip=ip)
         self._throttle.record_failure(client, key)
         if matched:

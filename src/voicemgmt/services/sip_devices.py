@@ -3,7 +3,8 @@
 ``SipDeviceService`` sets an operator's phone from a username and a password (stored only as
 digest HA1 for the platform's realm, MD5 and SHA-256) and/or a static contact, and answers
 the SIP driver's questions (``SipDirectory``): which device has this username, which device
-rings for this operator, what this account's operators may dial.
+rings for this operator, what this account's operators may dial. ``SipRegistrationStore`` is
+where the driver keeps phones' registrations across restarts.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from voicemgmt.domain.errors import InvalidInput, NoSuchOperator
 from voicemgmt.domain.sip import (
     DialOutRules,
     SipDevice,
+    SipRegistration,
     check_sip_username,
     check_static_contact,
 )
@@ -28,6 +30,21 @@ class SipDeviceStore(Protocol):
     async def by_username(self, username: str) -> SipDevice | None: ...
     async def save(self, device: SipDevice, now: datetime) -> None: ...
     async def delete(self, account_id: int, operator_id: int) -> bool: ...
+
+
+class SipRegistrationStore(Protocol):
+    """Phones' registrations, kept so that a restart keeps them reachable until they expire."""
+
+    async def save(self, registration: SipRegistration) -> None:
+        """Store (or replace) the registration of ``registration.username``."""
+
+    async def delete(self, username: str) -> None: ...
+
+    async def current(self, now: datetime) -> list[SipRegistration]:
+        """The registrations not expired at ``now``."""
+
+    async def purge(self, now: datetime) -> int:
+        """Delete the registrations expired at ``now``; how many there were."""
 
 
 class SipDirectory(Protocol):

@@ -46,6 +46,10 @@ class SwitchReports(Protocol):
     async def customer_failed(self, call_id: str, reason: str) -> None:
         """The customer of a click-to-call could not be reached (busy, no_answer, invalid)."""
 
+    async def media_timeout(self, call_id: str) -> None:
+        """No RTP came from one side of an answered call for too long: the switch hung up
+        every leg (the record's ``disconnect_reason`` is ``media_timeout``)."""
+
 
 class Switch(Protocol):
     async def start(self, reports: SwitchReports) -> None:
@@ -53,5 +57,9 @@ class Switch(Protocol):
 
     async def execute(self, account_id: int, command: SwitchCommand) -> None:
         """Carry out one command; must not raise for a call that has already ended."""
+
+    async def dial_refusal(self, account_id: int, number: str) -> str | None:
+        """Why this switch would not dial ``number`` (E.164 digits) for the account's
+        click-to-call (its dial-out rules, no trunk), or None: asked before any phone rings."""
 
     async def close(self) -> None: ...

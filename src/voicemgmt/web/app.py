@@ -74,6 +74,9 @@ def create_app(container: Container) -> FastAPI:
     install_openapi(app)
     app.state.container = container
     app.state.any_account_origins = pages.AnyAccountOrigins()
+    app.state.stream_slots = events_ws.StreamSlots(
+        container.settings.streams_per_token, container.settings.streams_per_user
+    )
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=container.settings.max_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware)

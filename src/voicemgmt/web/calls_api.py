@@ -25,6 +25,7 @@ from voicemgmt.domain.phone import display_number
 from voicemgmt.domain.routing.model import GroupPolicy, Outcome, Presence
 from voicemgmt.services.tokens import TokenOwner
 from voicemgmt.web.dependencies import ContainerDep, TokenOwnerDep
+from voicemgmt.web.errors import ErrorBody
 from voicemgmt.web.json_body import StrictJsonRoute
 from voicemgmt.web.live_schemas import (
     CallActionDone,
@@ -231,7 +232,26 @@ async def transfer_call(
     status_code=201,
     summary="Click-to-call",
     response_model=ClickToCallPlaced,
-    responses=errors(OPERATOR_ONLY, JSON_BODY, 409),
+    responses={
+        **errors(OPERATOR_ONLY, JSON_BODY, 409),
+        403: {
+            "model": ErrorBody,
+            "description": "Not an operator's token (`forbidden`), or the account's dial-out "
+            "rules refuse the number (`number_not_allowed`, `details.reason`: "
+            "`premium_not_allowed`, `international_not_allowed`, `prefix_not_allowed`, "
+            "`invalid_number`, `dial_out_disabled`, `no_trunk`); no phone rang",
+            "content": {
+                "application/json": {
+                    "example": {
+                        "status": 403,
+                        "err_code": "number_not_allowed",
+                        "err_msg": "this number may not be dialled (premium_not_allowed)",
+                        "details": {"reason": "premium_not_allowed"},
+                    }
+                }
+            },
+        },
+    },
 )
 async def click_to_call(body: ClickToCallIn, me: Agent, container: ContainerDep) -> dict[str, Any]:
     account = await container.directory.account(me.user.account_id)

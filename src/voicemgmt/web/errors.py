@@ -89,6 +89,21 @@ class ErrorDetails(BaseModel):
     unknown: list[str] | None = Field(
         default=None, description="unknown_call: the call ids not in this account"
     )
+    reason: str | None = Field(
+        default=None,
+        description="number_not_allowed: which dial-out rule refused it (premium_not_allowed, "
+        "international_not_allowed, prefix_not_allowed, invalid_number, dial_out_disabled, "
+        "no_trunk)",
+    )
+    timeout_seconds: float | None = Field(
+        default=None, description="header_timeout: the time the request head had"
+    )
+    max_header_bytes: int | None = Field(
+        default=None, description="headers_too_large: the request head's size limit"
+    )
+    max_header_count: int | None = Field(
+        default=None, description="headers_too_large: the most header fields allowed"
+    )
     origin: str | None = Field(default=None, description="the refused allowed origin")
     crm_url: str | None = Field(
         default=None, description="the refused CRM URL, cut to 100 characters"

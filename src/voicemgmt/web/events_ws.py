@@ -5,7 +5,9 @@ may see: an operator their own status and calls, a supervisor the whole account.
 that lost its connection reconnects with ``after`` = the last ``seq`` it saw and misses
 nothing. Close codes: 4401 token invalid or deleted, 4410 resume point too old (reload the
 state and reconnect without ``after``), 4429 the client fell too far behind (reconnect with
-``after``), 4400 bad parameters.
+``after``), 4400 bad parameters, 4409 too many streams already open with this token
+(``streams_per_token``) or for this user, all their tokens together (``streams_per_user``):
+counted per process; close another tab, or retry later.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import Counter
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from voicemgmt.domain.directory import UserType
+from voicemgmt.bootstrap import Container
+from voicemgmt.domain.directory import UserRef, UserType
 from voicemgmt.domain.errors import InvalidInput, NoSuchToken
 from voicemgmt.domain.tokens import token_fingerprint
 from voicemgmt.services.events import ResumeTooOld, SubscriberTooSlow, Subscription
@@ -25,6 +29,36 @@ from voicemgmt.services.sessions import SESSION_REVOKED
 router = APIRouter()
 
 HEARTBEAT_SECONDS = 15.0
+
+
+class StreamSlots:
+    """How many event streams each session token, and each user (all their tokens), has
+    open in this process: at most ``per_token`` and ``per_user``, so that a leaked token, or
+    a user minting token after token, cannot hold thousands of subscriptions."""
+
+    def __init__(self, per_token: int, per_user: int) -> None:
+        self.per_token = per_token
+        self.per_user = per_user
+        self._tokens: Counter[str] = Counter()
+        self._users: Counter[UserRef] = Counter()
+
+    def take(self, token_key: str, user: UserRef) -> str | None:
+        """Take a slot; or the reason there is none."""
+        if self._tokens[token_key] >= self.per_token:
+            return f"too many streams open with this token (at most {self.per_token})"
+        if self._users[user] >= self.per_user:
+            return f"too many streams open for this user (at most {self.per_user})"
+        self._tokens[token_key] += 1
+        self._users[user] += 1
+        return None
+
+    def give_back(self, token_key: str, user: UserRef) -> None:
+        self._tokens[token_key] -= 1
+        if self._tokens[token_key] <= 0:
+            del self._tokens[token_key]
+        self._users[user] -= 1
+        if self._users[user] <= 0:
+            del self._users[user]
 
 
 @router.websocket("/vm/events")
@@ -46,7 +80,21 @@ async def event_stream(websocket: WebSocket) -> None:
     if after is not None and not 0 <= after < 2**62:
         await _close(websocket, 4400, "after must be a sequence number")
         return
-    user, mine = owner.user, token_fingerprint(token)
+    mine = token_fingerprint(token)
+    slots: StreamSlots = websocket.app.state.stream_slots
+    refusal = slots.take(mine, owner.user)
+    if refusal is not None:
+        await _close(websocket, 4409, refusal)
+        return
+    try:
+        await _stream(websocket, container, owner.user, mine, after)
+    finally:
+        slots.give_back(mine, owner.user)
+
+
+async def _stream(
+    websocket: WebSocket, container: Container, user: UserRef, mine: str, after: int | None
+) -> None:
     bus = container.bus
     # An operator's stream carries their own status and calls; a supervisor's, the account.
     operator = user.user_id if user.user_type is UserType.AGENT else None

@@ -125,10 +125,23 @@ class StrictJsonRoute(APIRoute):
 
 
 async def json_body(request: Request, *, required: bool) -> Any:
-    """The parsed body; ``None`` when it is empty and not ``required``."""
+    """The parsed body; ``None`` when it is empty and not ``required``.
+
+    A body must come as ``Content-Type: application/json`` (else 415): a cross-site form can
+    send ``text/plain``, urlencoded or multipart bodies with the browser's Basic credentials,
+    but not JSON without a CORS preflight. A body with typographic quotes (the guide's
+    examples pasted into a shell) is answered with the hint about them, as before.
+    """
     raw = await request.body()
     if not raw.strip():
         if required:
             raise InvalidInput('the body must be a JSON object, e.g. {"id_agent": 12}')
         return None
+    if not _is_json(request.headers.get("content-type", "")):
+        text = raw.decode("utf-8", "replace")
+        if any(q in text for q in _TYPOGRAPHIC_QUOTES):
+            parse_json(raw)  # when it is not JSON either, its answer says why
+        raise UnsupportedBody(
+            "send the body as JSON, with the header Content-Type: application/json"
+        )
     return parse_json(raw)

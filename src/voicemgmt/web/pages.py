@@ -7,9 +7,13 @@ example CRM, assets.
   Content-Security-Policy: scripts and styles from the product only, no inline code, and
   ``frame-ancestors`` limited to the origins the token's account allows (the CRM pages that
   may embed it), plus the product itself.
-- Without a valid token (the login form, or ``crm.login_credential`` to come), the account is
-  not known yet: ``frame-ancestors`` then lists the origins any account allows. Once logged
-  in, the page itself checks its embedder against its own account's origins.
+- Without a valid token (the login form, which the guide's ``crm.login_credential`` fills
+  inside the CRM's iframe), the account is not known yet, and the policy names no tenant:
+  ``frame-ancestors`` is ``'self'`` plus, only when the request's ``Referer`` (the embedding
+  page; browsers send its origin by default) is an origin some account allows, that one
+  origin. Nobody learns the list of customers; a visitor can only test one origin at a time,
+  the way loading the page from it would. Once logged in, the page itself checks its embedder
+  against its own account's origins.
 - ``/static/…`` holds the scripts, styles and sounds, served as files.
 """
 
@@ -18,6 +22,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
@@ -71,18 +76,29 @@ def content_security_policy(frame_ancestors: list[str], *, frames: bool = False)
 
 
 class AnyAccountOrigins:
-    """The union of every account's allowed origins, recomputed at most every few seconds."""
+    """Every account's allowed origins, as a set to test one origin against (never listed),
+    recomputed at most every few seconds."""
 
     def __init__(self) -> None:
-        self._value: list[str] = []
+        self._value: frozenset[str] = frozenset()
         self._at = -1e9
 
-    async def get(self, container: Container) -> list[str]:
+    async def allows(self, container: Container, origin: str) -> bool:
         if time.monotonic() - self._at > ANY_ACCOUNT_ORIGINS_SECONDS:
             accounts = await container.directory.accounts()
-            self._value = sorted({o for a in accounts for o in a.allowed_origins})
+            self._value = frozenset(o for a in accounts for o in a.allowed_origins)
             self._at = time.monotonic()
-        return self._value
+        return origin in self._value
+
+
+def _referring_origin(request: Request) -> str | None:
+    try:
+        parts = urlsplit(request.headers.get("referer", ""))
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    return f"{parts.scheme}://{parts.netloc}".lower()
 
 
 async def _frame_ancestors(request: Request, container: Container) -> list[str]:
@@ -95,8 +111,11 @@ async def _frame_ancestors(request: Request, container: Container) -> list[str]:
             pass
         else:
             return list(account.allowed_origins)
+    origin = _referring_origin(request)
     cache: AnyAccountOrigins = request.app.state.any_account_origins
-    return await cache.get(container)
+    if origin is not None and await cache.allows(container, origin):
+        return [origin]
+    return []
 
 
 async def _page(request: Request, container: Container, name: str) -> Response:

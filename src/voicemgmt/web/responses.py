@@ -3,11 +3,12 @@ document's final touches.
 
 Each route names the error statuses it can really give, composed from what it does:
 ``errors(BASIC_AUTH, JSON_BODY, 404)`` for a route with the account's credentials, a JSON body
-and an id to look up. Every error answer is an ``ErrorBody``; a 500 (a bug, logged) is
-described on every operation. FastAPI's own 422 never happens here (request validation answers
-400 ``validation_failed``), so it is taken out of the document. The document also names how
-each operation authenticates (security schemes), and ``OutModel`` is the base of response
-bodies: strict when built, open to later fields in the document.
+and an id to look up. Every error answer is an ``ErrorBody``; 408 and 431 (the request head's
+limits, enforced before any route) and 500 (a bug, logged) are described on every operation.
+FastAPI's own 422 never happens here (request validation answers 400 ``validation_failed``),
+so it is taken out of the document. The document also names how each operation authenticates
+(security schemes), and ``OutModel`` is the base of response bodies: strict when built, open
+to later fields in the document.
 """
 
 from __future__ import annotations
@@ -38,9 +39,13 @@ ERROR_MEANINGS: dict[int, str] = {
     "account's ids are answered the same way.",
     409: "Clashes with what is stored (duplicate_email, group_in_use, invalid_call_action, …). "
     "Nothing was changed.",
+    408: "The request head did not arrive in time (header_timeout, details.timeout_seconds); "
+    "the connection is closed. Any operation, before it is reached.",
     413: "The request body is larger than the server's limit (body_too_large).",
     415: "A body that is not JSON: send it with Content-Type: application/json "
     "(unsupported_media_type).",
+    431: "The request head is too large (headers_too_large, details.max_header_bytes and "
+    "max_header_count); the connection is closed. Any operation, before it is reached.",
     429: "Too many failed logins from this address (too_many_attempts): wait Retry-After "
     "seconds (also in details.retry_after).",
     500: "An unexpected error (internal_error); it was logged. Nothing to fix on your side.",
@@ -72,7 +77,7 @@ def errors(*specs: StatusSpec) -> dict[int | str, dict[str, Any]]:
     }
 
 
-APP_WIDE_ERRORS = errors(500)
+APP_WIDE_ERRORS = errors(408, 431, 500)  # the request head's limits, and a bug
 
 
 def media(media_type: str, description: str) -> dict[int | str, dict[str, Any]]:

@@ -114,7 +114,7 @@ def _ids(user: UserRef) -> dict[str, int]:
     response_model_exclude_none=True,
     openapi_extra=_TOKEN_BODY,
     summary="Get an SSO token for an operator or a supervisor",
-    responses=errors(BASIC_AUTH, 400, 404, 413),
+    responses=errors(BASIC_AUTH, 400, 404, 413, 415),
 )
 async def create_token(
     request: Request, account: AccountDep, container: ContainerDep
@@ -135,7 +135,7 @@ async def create_token(
     summary="Invalidate an SSO token (logout)",
     response_model=TokenDeleted,
     response_model_exclude_none=True,
-    responses=errors(BASIC_AUTH, 400, 404, 413),
+    responses=errors(BASIC_AUTH, 400, 404, 413, 415),
 )
 async def delete_token(
     token: str, request: Request, account: AccountDep, container: ContainerDep

@@ -40,6 +40,7 @@ from voicemgmt.services.call_records import (
     Charts,
     GroupFigures,
     OperatorFigures,
+    OperatorTally,
     StoredCallRecord,
 )
 
@@ -406,3 +407,20 @@ class SqlCallRecords:
                 row.operator_id: (row.presence, row.since)
                 for row in await connection.execute(statement)
             }
+
+    async def operator_tallies(
+        self, account_id: int, *, since: datetime
+    ) -> dict[int, OperatorTally]:
+        statement = (
+            select(_c.id_op, func.count(), func.max(_c.started_at))
+            .where(
+                _c.account_id == account_id,
+                _c.started_at >= since,
+                _c.outcome == Outcome.ANSWERED.value,
+                _c.id_op.is_not(None),
+            )
+            .group_by(_c.id_op)
+        )
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(statement)).all()
+        return {int(row[0]): OperatorTally(int(row[1]), row[2]) for row in rows}

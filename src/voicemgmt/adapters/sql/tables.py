@@ -225,3 +225,21 @@ sip_devices = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Index("ix_sip_devices_account_id", "account_id"),
 )
+
+sip_registrations = Table(
+    "sip_registrations",
+    metadata,
+    Column(
+        "operator_id",
+        Integer,
+        ForeignKey("sip_devices.operator_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("contact", String(512), nullable=False),
+    Column("source_host", String(64), nullable=False),
+    Column("source_port", Integer, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Index("ix_sip_registrations_expires_at", "expires_at"),
+)

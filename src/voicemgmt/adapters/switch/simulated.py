@@ -270,6 +270,9 @@ class SimulatedSwitch:
             live.announcing = False
             self._kick(live)
 
+    async def dial_refusal(self, account_id: int, number: str) -> str | None:
+        return None  # the simulated network dials anything
+
     async def execute(self, account_id: int, command: SwitchCommand) -> None:
         """Carry out ``command``; never raises for an unknown or ended call."""
         with about_call(command.call_id):

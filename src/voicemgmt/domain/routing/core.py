@@ -163,7 +163,7 @@ class RoutingCore(Transitions):
         operator.call_id = call_id
         self._set_activity(now, operator, PHONE_RINGING, "call")
         self._events.append(ev.OutboundStarted(call_id, operator_id, number, caller_id, ticket_id))
-        self._commands.append(ev.RingOperator(call_id, operator_id))
+        self._commands.append(ev.RingOperator(call_id, operator_id, shown=number))
         self._timers.set_in(now, DEFAULT_RING_TIMEOUT, ("ring", call_id, operator_id))
         return self._flush()
 

@@ -165,6 +165,9 @@ class PlayQueueMusic(SwitchCommand):
 @immutable
 class RingOperator(SwitchCommand):
     operator_id: int
+    # the number the phone shows: a click-to-call's customer (inbound calls show the caller,
+    # which the switch knows already)
+    shown: str = ""
 
 
 @immutable

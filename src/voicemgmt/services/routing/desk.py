@@ -19,6 +19,7 @@ from voicemgmt.domain.errors import InvalidInput
 from voicemgmt.domain.ivr import IvrScript, parse_ivr
 from voicemgmt.domain.routing.core import RoutingCore, Step
 from voicemgmt.domain.routing.model import GroupPolicy, Presence
+from voicemgmt.services.call_records import OperatorTally
 from voicemgmt.services.outbox import AccountOutbox
 from voicemgmt.services.ports import UnitOfWorkFactory
 
@@ -79,13 +80,16 @@ def new_desk(
     outbox: AccountOutbox,
     presences: dict[int, tuple[str, datetime]],
     now: float,
+    tallies: dict[int, OperatorTally] | None = None,
 ) -> Desk:
-    """A desk whose operators are back in the status they last chose (``presences``)."""
+    """A desk whose operators are back in the status they last chose (``presences``), with
+    the calls they took (``tallies``, from the records) counted again."""
     core = RoutingCore()
     for policy in directory.groups:
         core.configure_group(policy)
     for operator_id, memberships in directory.members.items():
         core.configure_operator(operator_id, memberships)
+    restore_tallies(core, tallies or {})
     for operator in core.operators.values():  # offline, as far as this node knows
         operator.presence_since = now
     for operator_id, (presence, since) in presences.items():
@@ -96,6 +100,23 @@ def new_desk(
         else:
             core.set_presence(now, operator_id, Presence(presence), "restored")
     return Desk(account_id, core, outbox, ivrs=directory.ivrs)
+
+
+def restore_tallies(core: RoutingCore, tallies: dict[int, OperatorTally]) -> None:
+    """``calls_taken`` (what ``fewest_calls`` orders by) from the records, and round robin's
+    order from when each operator last took a call: all before this core's first offer.
+
+    Done before anyone is made available: the availability index keys an operator when they
+    become available.
+    """
+    known = {op: tally for op, tally in tallies.items() if op in core.operators}
+    ranked = sorted(known, key=lambda op: (known[op].last_answered, op))
+    for operator in core.operators.values():  # took no call: first in round robin's turn
+        operator.last_offer = -len(ranked) - 1
+    for rank, operator_id in enumerate(ranked):
+        operator = core.operators[operator_id]
+        operator.calls_taken = known[operator_id].answered
+        operator.last_offer = rank - len(ranked)  # -n … -1: before this core's offers (1, 2…)
 
 
 def apply_directory(desk: Desk, directory: DeskDirectory, now: float) -> list[Step]:

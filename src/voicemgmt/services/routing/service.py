@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from voicemgmt.domain.directory import Number
-from voicemgmt.domain.errors import NoSuchCall, NotFound
+from voicemgmt.domain.errors import NoSuchCall, NotFound, NumberNotAllowed
 from voicemgmt.domain.phone import normalize_e164
 from voicemgmt.domain.routing import events as ev
 from voicemgmt.domain.routing.core import RoutingCore, Step
@@ -168,6 +168,9 @@ class RoutingService:
         ticket_id: str | None,
     ) -> str:
         digits = normalize_e164(number)
+        refusal = await self._switch.dial_refusal(account_id, digits)
+        if refusal is not None:
+            raise NumberNotAllowed(f"this number may not be dialled ({refusal})", reason=refusal)
         call_id = new_call_id()
         self._call_accounts[call_id] = account_id
         await self._apply(
@@ -269,6 +272,11 @@ class RoutingService:
     async def customer_failed(self, call_id: str, reason: str) -> None:
         await self._report(
             call_id, lambda core, now: core.hang_up(now, call_id, Side.SYSTEM, reason)
+        )
+
+    async def media_timeout(self, call_id: str) -> None:
+        await self._report(
+            call_id, lambda core, now: core.hang_up(now, call_id, Side.SYSTEM, "media_timeout")
         )
 
     async def _report(self, call_id: str, act: Callable[[RoutingCore, float], Step]) -> None:
@@ -389,7 +397,10 @@ class RoutingService:
             self._numbers.remember(account_id, directory.numbers)
             outbox = AccountOutbox(account_id, self._records, self._bus, self._observer)
             presences = await self._records.presences(account_id)
-            desk = new_desk(account_id, directory, outbox, presences, self._now())
+            # today's calls (UTC): what fewest_calls and round robin go on from
+            today = self._now_dt().replace(hour=0, minute=0, second=0, microsecond=0)
+            tallies = await self._records.operator_tallies(account_id, since=today)
+            desk = new_desk(account_id, directory, outbox, presences, self._now(), tallies)
             self._desks[account_id] = desk
             return desk
 

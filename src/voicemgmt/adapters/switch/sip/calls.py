@@ -33,6 +33,7 @@ class SipOptions:
     trunk_ha1: str | None = None
     trunk_outbound: Address | None = None  # where click-to-calls and forwards go
     max_calls: int = 2000
+    media_timeout: float = 60.0  # seconds without RTP from one side of an answered call; 0: off
 
 
 def failure_reason(status: int) -> str:
@@ -77,6 +78,17 @@ class SipCall:
         found: list[Leg] = list(self.operators.values())
         if self.remote is not None:
             found.insert(0, self.remote)
+        return found
+
+    def watched_media(self) -> list[Leg]:
+        """The legs whose RTP must keep coming: the remote party once answered, and the
+        bridged operator's phone once up; none while on hold."""
+        if self.ended or self.held:
+            return []
+        found: list[Leg] = [self.remote] if self.remote is not None and self.remote.up else []
+        bridged = self.operators.get(self.bridged_to) if self.bridged_to is not None else None
+        if bridged is not None and bridged.up:
+            found.append(bridged)
         return found
 
     def operator_of(self, leg: Leg) -> int | None:

@@ -5,18 +5,28 @@ self-validating (a timestamp and an HMAC of it under the server's key), so that 
 kept per challenge; ``DigestServer.verify`` checks an ``Authorization`` value against the
 stored HA1 (``H(username:realm:password)``, MD5 or SHA-256), never a clear password, with
 constant-time comparisons. Client side: ``authorization`` answers a challenge.
+
+Replays: once a nonce has been used, it is remembered with the highest nonce-count (``nc``)
+accepted with it (RFC 7616 §3.4). A request must bring a higher ``nc`` than any before it on
+that nonce (without ``qop``, which has no ``nc``, a nonce serves once): a captured request sent
+again is ``REPLAYED``, answered like a stale nonce (a fresh challenge, ``stale=true``), and
+changes nothing. Used nonces are forgotten when they expire; past ``MAX_TRACKED`` of them, the
+oldest are dropped and every nonce issued before the dropped ones counts as expired, so that
+forgetting never lets a replay through.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import re
 import secrets
 from dataclasses import dataclass
 from enum import StrEnum
 
 NONCE_LIFETIME = 300.0
+MAX_TRACKED = 100_000  # used nonces remembered at once
 MAX_FIELD = 512
 _PARAM = re.compile(r'\s*([A-Za-z0-9_-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^,\s]*)\s*(?:,|$)')
 
@@ -80,6 +90,7 @@ class Verdict(StrEnum):
     OK = "ok"
     STALE = "stale"  # right password, expired nonce: challenge again with stale=true
     WRONG = "wrong"  # wrong credentials, or a nonce we never issued
+    REPLAYED = "replayed"  # right password, but this nonce and nc were used already
     MALFORMED = "malformed"
 
 
@@ -94,10 +105,20 @@ class Credentials:
 
 
 class DigestServer:
-    def __init__(self, realm: str, key: bytes, lifetime: float = NONCE_LIFETIME) -> None:
+    def __init__(
+        self,
+        realm: str,
+        key: bytes,
+        lifetime: float = NONCE_LIFETIME,
+        max_tracked: int = MAX_TRACKED,
+    ) -> None:
         self.realm = realm
         self._key = key
         self.lifetime = lifetime
+        self.max_tracked = max_tracked
+        # used nonce → (when it was issued, highest nc accepted); in the order first used
+        self._used: dict[str, tuple[float, int]] = {}
+        self._issued_floor = 0.0  # nonces issued before this count as expired
 
     def nonce(self, now: float) -> str:
         stamp = f"{int(now * 1000):x}"
@@ -139,6 +160,9 @@ class DigestServer:
         qop = params.get("qop")
         if qop not in (None, "auth") or (qop and not (params.get("nc") and params.get("cnonce"))):
             return Verdict.MALFORMED
+        nc_text = params.get("nc", "")
+        if qop and not re.fullmatch(r"[0-9a-fA-F]{8}", nc_text):
+            return Verdict.MALFORMED
         if credentials.realm != self.realm:
             return Verdict.WRONG
         fresh = self._nonce_state(params["nonce"], now)
@@ -156,7 +180,27 @@ class DigestServer:
         matches = hmac.compare_digest(expected.encode(), params["response"].lower().encode())
         if not matches or stored_ha1 is None or fresh is None:
             return Verdict.WRONG
-        return Verdict.OK if fresh else Verdict.STALE
+        if not fresh:
+            return Verdict.STALE
+        return self._use(params["nonce"], int(nc_text, 16) if qop else 1, now)
+
+    def _use(self, nonce: str, nc: int, now: float) -> Verdict:
+        """Record a verified use of ``nonce`` with ``nc``; REPLAYED if it is not a new one."""
+        self._forget_expired(now)
+        seen = self._used.get(nonce)
+        if seen is not None and nc <= seen[1]:
+            return Verdict.REPLAYED
+        self._used[nonce] = (_issued(nonce), nc)
+        while len(self._used) > self.max_tracked:
+            oldest = next(iter(self._used))
+            self._issued_floor = max(self._issued_floor, self._used.pop(oldest)[0] + 0.001)
+        return Verdict.OK
+
+    def _forget_expired(self, now: float) -> None:
+        for nonce, (issued, _nc) in list(itertools.islice(self._used.items(), 64)):
+            if now - issued <= self.lifetime:
+                break
+            del self._used[nonce]
 
     def _nonce_state(self, nonce: str, now: float) -> bool | None:
         """True: ours and fresh; False: ours and expired; None: not ours."""
@@ -167,7 +211,12 @@ class DigestServer:
         if not hmac.compare_digest(self._sign(stamp, salt).encode(), signature.encode()):
             return None
         issued = int(stamp, 16) / 1000
-        return issued <= now + 1 and now - issued <= self.lifetime
+        return issued <= now + 1 and now - issued <= self.lifetime and issued >= self._issued_floor
+
+
+def _issued(nonce: str) -> float:
+    """When one of our (already verified) nonces was issued."""
+    return int(nonce.split(".", 1)[0], 16) / 1000
 
 
 def authorization(

@@ -29,9 +29,11 @@ from voicemgmt.adapters.switch.sip.calls import (
 from voicemgmt.adapters.switch.sip.digest import DigestServer
 from voicemgmt.adapters.switch.sip.legs import InboundLeg, Leg, OutboundLeg
 from voicemgmt.adapters.switch.sip.media.base import MediaBackend, MediaLeg
+from voicemgmt.adapters.switch.sip.media_watch import MediaWatch
 from voicemgmt.adapters.switch.sip.prompts import PromptLibrary, PromptUnavailable
-from voicemgmt.adapters.switch.sip.registrar import Registrar, SourceThrottle, TrunkPolicy
+from voicemgmt.adapters.switch.sip.registrar import Registrar, TrunkPolicy
 from voicemgmt.adapters.switch.sip.requests import RequestHandler
+from voicemgmt.adapters.switch.sip.throttle import SipThrottle
 from voicemgmt.adapters.switch.sip.transport import SipObserver, SipTransport
 from voicemgmt.adapters.switch.sip.uri import NameAddr, SipUri
 from voicemgmt.domain.routing.events import (
@@ -51,12 +53,13 @@ from voicemgmt.domain.routing.events import (
 )
 from voicemgmt.domain.sip import SipDevice
 from voicemgmt.observability.logs import about_call
-from voicemgmt.services.sip_devices import SipDirectory
+from voicemgmt.services.sip_devices import SipDirectory, SipRegistrationStore
 from voicemgmt.services.switch import SwitchReports
 
 log = logging.getLogger(__name__)
 ENDED_REMEMBERED = 10_000
 DEVICE_CACHE_SECONDS = 5.0
+PURGE_SECONDS = 300.0  # expired registrations are deleted this often
 
 
 def new_call_id() -> str:
@@ -74,6 +77,7 @@ class SipSwitch(RequestHandler):
         clock: Callable[[], float] = time.monotonic,
         new_call_id: Callable[[], str] = new_call_id,
         observer: SipObserver | None = None,
+        registrations: SipRegistrationStore | None = None,
     ) -> None:
         self.options = options
         self.media = media
@@ -83,11 +87,11 @@ class SipSwitch(RequestHandler):
         self._new_call_id = new_call_id
         key = options.digest_key or secrets.token_bytes(32)
         self.digest = DigestServer(options.realm, key)
-        self.registrar = Registrar(self.digest, directory)
+        self.registrar = Registrar(self.digest, directory, registrations)
         self.trunk = TrunkPolicy(
             list(options.trunk_networks), self.digest, options.trunk_username, options.trunk_ha1
         )
-        self.throttle = SourceThrottle()
+        self.throttle = SipThrottle(self.trunk.allowed_source)
         self.transport = SipTransport(self, clock, observer)
         self.reports: SwitchReports | None = None
         self.calls: dict[str, SipCall] = {}
@@ -115,9 +119,16 @@ class SipSwitch(RequestHandler):
         if self.reports is not None:
             raise RuntimeError("the SIP switch is started already")
         self.reports = reports
+        restored = await self.registrar.restore(self.clock())
+        if restored:
+            log.info("%s phone registrations restored", restored)
         await self.media.start()
         await self.transport.listen(*self.options.listen)
         log.info("SIP listening on %s:%s", *self.transport.address)
+        if self.options.media_timeout > 0:
+            watch = MediaWatch(self.media, self.options.media_timeout)
+            self.spawn(watch.run(lambda: list(self.calls.values()), self.clock, self._media_lost))
+        self.spawn(self._purge_registrations())
 
     async def execute(self, account_id: int, command: SwitchCommand) -> None:
         with about_call(command.call_id):
@@ -139,6 +150,12 @@ class SipSwitch(RequestHandler):
                 await self._apply(call, command)
             except Exception:
                 log.exception("could not %s for call %s", type(command).__name__, call.id)
+
+    async def dial_refusal(self, account_id: int, number: str) -> str | None:
+        if self.options.trunk_outbound is None:
+            return "no_trunk"
+        rules = await self.directory.dial_out_rules(account_id)
+        return rules.refusal(number.removeprefix("+"))
 
     async def close(self) -> None:
         self._closed = True
@@ -169,7 +186,9 @@ class SipSwitch(RequestHandler):
             case PlayQueueMusic():
                 self._drop_connected_operator(call)
                 await self._music(call)
-            case RingOperator(operator_id=operator_id):
+            case RingOperator(operator_id=operator_id, shown=shown):
+                if shown and call.direction == "out":
+                    call.caller = shown.removeprefix("+")  # the customer, on the phone's screen
                 if call.bridged_to is not None:  # a blind transfer: the caller waits again
                     self._drop_connected_operator(call)
                     await self._music(call)
@@ -309,8 +328,8 @@ class SipSwitch(RequestHandler):
         assert call.account_id is not None
         trunk = self.options.trunk_outbound
         digits = number.removeprefix("+")
-        rules = await self.directory.dial_out_rules(call.account_id)
-        refusal = rules.refusal(digits) if trunk is not None else "no_trunk"
+        # asked before the phone rang too; asked again: the rules may have changed since
+        refusal = await self.dial_refusal(call.account_id, digits)
         if refusal is not None:
             log.warning("call %s: not dialling %s (%s)", call.id, digits, refusal)
             if forward:
@@ -417,6 +436,23 @@ class SipSwitch(RequestHandler):
             call.report("digit", lambda: reports.digit(call.id, digit))
 
     # endings ---------------------------------------------------------------------------------
+
+    async def _purge_registrations(self) -> None:
+        while True:
+            await asyncio.sleep(PURGE_SECONDS)
+            try:
+                await self.registrar.purge(self.clock())
+            except Exception:
+                log.exception("could not purge expired registrations")
+
+    def _media_lost(self, call: SipCall) -> None:
+        reports = self.reports
+        if call.ended or reports is None:
+            return
+        with about_call(call.id):
+            log.warning("call %s: no RTP for %ss, hanging up", call.id, self.options.media_timeout)
+        self.end_call(call, 408)
+        call.report("media_timeout", lambda: reports.media_timeout(call.id))
 
     def end_call(self, call: SipCall, status: int) -> None:
         """Tear every leg down (BYE, CANCEL or a final response) and free the media."""

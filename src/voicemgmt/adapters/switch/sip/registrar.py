@@ -1,65 +1,32 @@
-"""Who may talk to the platform: the trunk allow-list, scanners' throttle, phones' registrations.
+"""Who may talk to the platform: the trunk allow-list, phones' registrations.
 
-- ``SourceThrottle`` counts failures (unknown trunk source, wrong password, unknown user) per
-  source address; past ``max_failures`` in ``window`` seconds the source is ignored for
-  ``ban`` seconds: SIP scanners get no answer to learn from. Known scanner user agents are
-  ignored from the start.
+(Who gets no answer at all, scanners and pairs that keep failing, is in ``throttle.py``.)
 - ``TrunkPolicy``: INVITEs are taken from the allowed networks (CIDR), or from a peer that
   passes digest authentication as the configured trunk user.
 - ``Registrar``: REGISTER with digest authentication against the device's stored HA1; the
-  binding (contact, source address, expiry) lives in memory.
+  binding (contact, source address, expiry) lives in memory and, written before the 200 OK,
+  in the ``SipRegistrationStore`` (the database): ``restore`` reads the unexpired ones back
+  at start, so that a restart keeps phones reachable until their expiry; ``purge`` deletes
+  the expired ones. Expiries are kept on the monotonic clock in memory, as UTC times in the
+  store.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from voicemgmt.adapters.switch.sip.digest import Algorithm, DigestServer, Verdict
 from voicemgmt.adapters.switch.sip.message import Request, Response, response_to
 from voicemgmt.adapters.switch.sip.transaction import Address
 from voicemgmt.adapters.switch.sip.uri import NameAddr, SipSyntaxError, SipUri
-from voicemgmt.domain.sip import SipDevice
-from voicemgmt.services.sip_devices import SipDirectory
+from voicemgmt.domain.sip import SipDevice, SipRegistration
+from voicemgmt.services.sip_devices import SipDirectory, SipRegistrationStore
 
-SCANNERS = ("friendly-scanner", "sipvicious", "sipcli", "sip-scan", "sundayddr", "iwar")
 MIN_EXPIRES, MAX_EXPIRES, DEFAULT_EXPIRES = 60, 3600, 3600
 MAX_BINDINGS = 100_000
-
-
-class SourceThrottle:
-    def __init__(self, max_failures: int = 10, window: float = 60.0, ban: float = 300.0) -> None:
-        self.max_failures = max_failures
-        self.window = window
-        self.ban = ban
-        self._failures: dict[str, deque[float]] = {}
-        self._banned: dict[str, float] = {}
-
-    def blocked(self, request: Request, source: Address, now: float) -> bool:
-        """Should this request go unanswered (a scanner, or a source that kept failing)?"""
-        agent = (request.headers.get("user-agent") or "").lower()
-        if any(name in agent for name in SCANNERS):
-            return True
-        until = self._banned.get(source[0])
-        if until is None:
-            return False
-        if until <= now:
-            del self._banned[source[0]]
-            return False
-        return True
-
-    def failed(self, source: Address, now: float) -> None:
-        host = source[0]
-        times = self._failures.setdefault(host, deque())
-        times.append(now)
-        while times and times[0] < now - self.window:
-            times.popleft()
-        if len(times) >= self.max_failures:
-            self._banned[host] = now + self.ban
-            del self._failures[host]
-        if len(self._failures) > 10_000:  # many sources: forget the oldest
-            self._failures.pop(next(iter(self._failures)))
 
 
 class TrunkPolicy:
@@ -106,10 +73,54 @@ class Binding:
 
 
 class Registrar:
-    def __init__(self, digest: DigestServer, directory: SipDirectory) -> None:
+    def __init__(
+        self,
+        digest: DigestServer,
+        directory: SipDirectory,
+        store: SipRegistrationStore | None = None,
+        wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.digest = digest
         self.directory = directory
+        self.store = store
+        self.wall = wall
         self._bindings: dict[str, Binding] = {}
+
+    async def restore(self, now: float) -> int:
+        """Read back the registrations that outlived a restart; how many were restored."""
+        if self.store is None:
+            return 0
+        wall = self.wall()
+        await self.store.purge(wall)
+        restored = 0
+        for registration in await self.store.current(wall):
+            device = await self.directory.device_by_username(registration.username)
+            if device is None or device.operator_id != registration.operator_id:
+                await self.store.delete(registration.username)  # the device changed since
+                continue
+            try:
+                contact = SipUri.parse(registration.contact)
+            except SipSyntaxError:
+                await self.store.delete(registration.username)
+                continue
+            left = (registration.expires_at - wall).total_seconds()
+            source = (registration.source_host, registration.source_port)
+            self._bindings[device.username] = Binding(device, contact, source, now + left)
+            restored += 1
+        return restored
+
+    async def purge(self, now: float) -> None:
+        """Forget the expired bindings, here and in the store."""
+        for username, binding in list(self._bindings.items()):
+            if binding.expires_at <= now:
+                del self._bindings[username]
+        if self.store is not None:
+            await self.store.purge(self.wall())
+
+    async def _unbind(self, username: str) -> None:
+        self._bindings.pop(username, None)
+        if self.store is not None:
+            await self.store.delete(username)
 
     def registered_source(self, source: Address) -> bool:
         """Is a phone registered from this address (so it is not a stranger)?"""
@@ -139,20 +150,22 @@ class Registrar:
                 device.ha1_sha256 if credentials.algorithm is Algorithm.SHA256 else device.ha1_md5
             )
         verdict = self.digest.verify(credentials, "REGISTER", stored, now)
-        if verdict is Verdict.STALE:
+        if verdict in (Verdict.STALE, Verdict.REPLAYED):  # a replay changes nothing
             return self._challenge(request, now, stale=True), False
         if verdict is not Verdict.OK or device is None:
             return response_to(request, 403, "Forbidden"), True
         if request.to.uri.user != device.username:
             return response_to(request, 403, "Not Your Address"), True
-        return self._bind(request, source, device, now), False
+        return await self._bind(request, source, device, now), False
 
     def _challenge(self, request: Request, now: float, *, stale: bool = False) -> Response:
         return response_to(
             request, 401, headers=[("www-authenticate", self.digest.challenge(now, stale=stale))]
         )
 
-    def _bind(self, request: Request, source: Address, device: SipDevice, now: float) -> Response:
+    async def _bind(
+        self, request: Request, source: Address, device: SipDevice, now: float
+    ) -> Response:
         contacts = request.headers.all("contact")
         expires_header = request.headers.get("expires")
         if not contacts:  # a query: tell the current binding
@@ -163,7 +176,7 @@ class Registrar:
                 headers.append(("contact", f"<{current.contact}>;expires={left}"))
             return response_to(request, 200, headers=headers)
         if contacts == ["*"]:
-            self._bindings.pop(device.username, None)
+            await self._unbind(device.username)
             return response_to(request, 200)
         try:
             contact = NameAddr.parse(contacts[0])
@@ -174,13 +187,24 @@ class Registrar:
             return response_to(request, 400, "Bad Expires")
         expires = int(raw)
         if expires == 0:
-            self._bindings.pop(device.username, None)
+            await self._unbind(device.username)
             return response_to(request, 200)
         if expires < MIN_EXPIRES:
             return response_to(request, 423, headers=[("min-expires", str(MIN_EXPIRES))])
         expires = min(expires, MAX_EXPIRES)
         if len(self._bindings) >= MAX_BINDINGS and device.username not in self._bindings:
             return response_to(request, 503)
+        if self.store is not None:  # durable before the phone is told
+            registration = SipRegistration(
+                device.operator_id,
+                device.account_id,
+                device.username,
+                str(contact.uri),
+                source[0],
+                source[1],
+                self.wall() + timedelta(seconds=expires),
+            )
+            await self.store.save(registration)
         self._bindings[device.username] = Binding(device, contact.uri, source, now + expires)
         return response_to(
             request, 200, headers=[("contact", f"<{contact.uri}>;expires={expires}")]

@@ -21,7 +21,8 @@ from voicemgmt.adapters.switch.sip.digest import Verdict
 from voicemgmt.adapters.switch.sip.legs import ALLOW, InboundLeg, Leg
 from voicemgmt.adapters.switch.sip.media.base import MediaBackend, MediaUnavailable
 from voicemgmt.adapters.switch.sip.message import Request, Response, response_to
-from voicemgmt.adapters.switch.sip.registrar import Registrar, SourceThrottle, TrunkPolicy
+from voicemgmt.adapters.switch.sip.registrar import Registrar, TrunkPolicy
+from voicemgmt.adapters.switch.sip.throttle import SipThrottle
 from voicemgmt.adapters.switch.sip.transaction import Address, ServerTransaction
 from voicemgmt.adapters.switch.sip.transaction_layer import IncomingRequest
 from voicemgmt.adapters.switch.sip.transport import SipTransport
@@ -47,7 +48,7 @@ class RequestHandler:
     transport: SipTransport
     registrar: Registrar
     trunk: TrunkPolicy
-    throttle: SourceThrottle
+    throttle: SipThrottle
     digest: DigestServer
     media: MediaBackend
     reports: SwitchReports | None
@@ -75,7 +76,11 @@ class RequestHandler:
     def request_received(self, incoming: IncomingRequest) -> None:
         request, source, transaction = incoming.request, incoming.source, incoming.transaction
         now = self.clock()
-        if self.throttle.blocked(request, source, now):
+        try:
+            in_dialog = request.to.tag and dialog_key_of(request, we_sent=False) in self._dialogs
+        except (SipSyntaxError, ValueError):
+            in_dialog = False
+        if not in_dialog and self.throttle.blocked(request, source, now):
             return  # no answer: a scanner learns nothing
         try:
             self._route(request, source, transaction, now)
@@ -134,8 +139,10 @@ class RequestHandler:
         except Exception:
             log.exception("REGISTER from %s failed", source)
             response, failed = response_to(request, 500), False
-        if failed and not self.trunk.allowed_source(source):  # never lock the trunk out
-            self.throttle.failed(source, now)
+        if failed:
+            self.throttle.failed(request, source, now)
+        elif response.status == 200 and request.headers.get("authorization") is not None:
+            self.throttle.succeeded(source, now)
         self._respond(transaction, response)
 
     async def _invite(
@@ -186,15 +193,16 @@ class RequestHandler:
                 )
             verdict = self.trunk.authenticated(request, now)
             if verdict is Verdict.OK:
+                self.throttle.succeeded(source, now)
                 return None
-            if verdict is Verdict.STALE:
+            if verdict in (Verdict.STALE, Verdict.REPLAYED):
                 challenge = self.digest.challenge(now, stale=True)
                 return response_to(request, 401, headers=[("www-authenticate", challenge)])
         if self.registrar.registered_source(source):
             # An operator's phone dialling out: refused (click-to-call applies the account's
             # dial-out rules), but not counted against the phone's address.
             return response_to(request, 403, "Use Click-to-Call")
-        self.throttle.failed(source, now)
+        self.throttle.failed(request, source, now)
         log.info("refused an INVITE from %s:%s (not a trunk peer)", *source)
         return response_to(request, 403)
 

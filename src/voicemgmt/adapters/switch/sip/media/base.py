@@ -93,6 +93,10 @@ class MediaBackend(Protocol):
 
     async def close_leg(self, leg: MediaLeg) -> None: ...
 
+    async def packets_received(self, leg: MediaLeg) -> int | None:
+        """RTP packets received from ``leg``'s peer so far (never decreasing), or None if the
+        backend cannot tell; what the RTP inactivity check (``media_watch``) reads."""
+
     async def close(self) -> None: ...
 
 

@@ -323,6 +323,9 @@ class RtpRelay:
                 leg.transport.close()
             self._free.append(leg.port)
 
+    async def packets_received(self, media: MediaLeg) -> int | None:
+        return _relay_leg(media).received
+
     async def close(self) -> None:
         if self._clock is not None:
             self._clock.cancel()

@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 FLAGS = ["port latching"]
 MAX_BLOB = 48 * 1024  # an ng command travels in one UDP datagram
 LOOP_TIMES = 100  # music and hold: about 13 minutes of an 8 s tune; rtpengine prepares all
+QUERY_REUSE = 0.5  # seconds a call's query answer serves both of its sides
 
 
 def _black_hole(host: str) -> str:
@@ -111,6 +113,7 @@ class RtpengineMedia:
         self._dtmf: asyncio.DatagramTransport | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._received = 0  # RTP packets of the calls deleted so far, by rtpengine's count
+        self._queried: dict[str, tuple[float, object]] = {}  # call → (when, its query's tags)
 
     async def start(self) -> None:
         await self.client.open()
@@ -179,6 +182,41 @@ class RtpengineMedia:
         if leg.side == "remote" or not call.legs:
             self._calls.pop(call.id, None)
             self.later(call, self._delete(call))
+
+    async def packets_received(self, media: MediaLeg) -> int | None:
+        """RTP packets rtpengine received on the leg's side (``query``: the RTP streams of
+        the side's tag; its RTCP streams left out); None if rtpengine does not say."""
+        leg = _leg(media)
+        if leg.call.id not in self._calls:
+            return None
+        now = time.monotonic()
+        cached = self._queried.get(leg.call.id)
+        if cached is not None and now - cached[0] < QUERY_REUSE:
+            tags = cached[1]  # the other side of the call asked a moment ago: one query
+        else:
+            try:
+                tags = (await self._ng(leg.call, "query", {})).get("tags")
+            except NgError as exc:
+                log.debug("rtpengine query: %s", exc)
+                return None
+            self._queried.pop(leg.call.id, None)
+            self._queried[leg.call.id] = (now, tags)
+            while len(self._queried) > len(self._calls) + 16:
+                del self._queried[next(iter(self._queried))]
+        tag = tags.get(leg.side) if isinstance(tags, dict) else None
+        medias = tag.get("medias") if isinstance(tag, dict) else None
+        if not isinstance(medias, list):
+            return None
+        total = 0
+        for item in medias:
+            streams = item.get("streams") if isinstance(item, dict) else None
+            for stream in streams if isinstance(streams, list) else []:
+                if not isinstance(stream, dict) or b"RTCP" in (stream.get("flags") or []):
+                    continue
+                stats = stream.get("stats")
+                packets = stats.get("packets") if isinstance(stats, dict) else None
+                total += packets if isinstance(packets, int) else 0
+        return total
 
     async def close(self) -> None:
         for call in list(self._calls.values()):
