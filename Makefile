@@ -43,6 +43,7 @@ bench: $(VENV)/.test-deps
 	$(PY) bench/crm_latency.py
 	$(PY) bench/sip_setup.py
 	$(PY) bench/sip_media.py
+	$(PY) bench/webhooks.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis packages/cnx/dist

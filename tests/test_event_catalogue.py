@@ -183,7 +183,8 @@ def test_the_stream_sends_every_catalogued_kind(
         for person in (ana, bob):
             person.http.close()
         http.close()
-    assert set(stream.seen) == set(FRAMES)
+    # A webhook disabled after days of failures is produced by the webhook delivery tests.
+    assert set(stream.seen) == set(FRAMES) - {"webhook.disabled"}
     for kind, frame in stream.seen.items():
         assert validator.is_valid(frame), (kind, frame)
 

@@ -13,14 +13,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from voicemgmt.adapters.events.memory import InMemoryEventBus
 from voicemgmt.adapters.events.redis import RedisEventBus
 from voicemgmt.adapters.passwords import Argon2Hasher
+from voicemgmt.adapters.secret_box import SecretBox
 from voicemgmt.adapters.sql.call_records import SqlCallRecords
 from voicemgmt.adapters.sql.engine import create_engine, migrate
 from voicemgmt.adapters.sql.repository import SqlUnitOfWork
 from voicemgmt.adapters.sql.sip_devices import SqlSipDevices
 from voicemgmt.adapters.sql.sip_registrations import SqlSipRegistrations
+from voicemgmt.adapters.sql.webhooks import SqlWebhooks
 from voicemgmt.adapters.switch.simulated import SimulatedSwitch, SimulationTiming
 from voicemgmt.adapters.system import SystemClock
+from voicemgmt.adapters.webhook_sender import SendTimeouts, WebhookSender, resolve
 from voicemgmt.config import Settings, host_port, port_range
+from voicemgmt.domain.webhooks import RetryPolicy
 from voicemgmt.observability.collectors import CallbackCounter, MediaCollector, RoutingCollector
 from voicemgmt.observability.metrics import Metrics
 from voicemgmt.services.authentication import (
@@ -37,6 +41,8 @@ from voicemgmt.services.sessions import SessionService
 from voicemgmt.services.sip_devices import SipDeviceService, SipDirectory, SipRegistrationStore
 from voicemgmt.services.switch import Switch
 from voicemgmt.services.tokens import TokenService
+from voicemgmt.services.webhook_delivery import WebhookDispatcher
+from voicemgmt.services.webhooks import WebhookService
 
 SECRET_KEY_FILE = "secret.key"  # noqa: S105 (a file name)
 
@@ -55,18 +61,25 @@ class Container:
     sessions: SessionService
     sip_devices: SipDeviceService
     metrics: Metrics
+    webhooks: WebhookService
+    webhook_dispatcher: WebhookDispatcher
 
     def unit_of_work(self) -> UnitOfWork:
         return SqlUnitOfWork(self.engine)
 
-    async def start(self) -> None:
-        """Bring the database schema up to date (safe at every start), then take calls."""
+    async def start(self, *, deliver_webhooks: bool = False) -> None:
+        """Bring the database schema up to date (safe at every start), then take calls; the
+        server also delivers webhooks (a CLI command does not)."""
         await migrate(self.engine)
+        if deliver_webhooks:
+            # before routing, so that the recorders see the events of this process's start
+            await self.webhook_dispatcher.start()
         await self.routing.start()
 
     async def close(self) -> None:
         try:
             await self.routing.close()
+            await self.webhook_dispatcher.close()
             await self.bus.aclose()
         finally:
             await self.engine.dispose()
@@ -151,6 +164,33 @@ def build(settings: Settings, *, telephony: bool = True) -> Container:
         throttle(),
     )
     directory = DirectoryService(unit_of_work, hasher, clock)
+    webhook_store = SqlWebhooks(engine, SecretBox(secret_key(settings), "webhook secrets"))
+    policy = RetryPolicy(
+        base=timedelta(seconds=settings.webhook_retry_base_seconds),
+        cap=timedelta(seconds=settings.webhook_retry_cap_seconds),
+        retry_for=timedelta(seconds=settings.webhook_retry_for_seconds),
+        disable_after=timedelta(seconds=settings.webhook_disable_after_seconds),
+    )
+    webhooks = WebhookService(
+        webhook_store, clock, resolve, allow_http=settings.webhooks_allow_http, policy=policy
+    )
+    timeouts = SendTimeouts(
+        connect=settings.webhook_connect_timeout_seconds,
+        read=settings.webhook_read_timeout_seconds,
+        total=settings.webhook_attempt_timeout_seconds,
+    )
+    dispatcher = WebhookDispatcher(
+        webhook_store,
+        bus,
+        WebhookSender(timeouts, max_connections=settings.webhook_concurrency),
+        clock,
+        policy,
+        allow_http=settings.webhooks_allow_http,
+        lease=timedelta(seconds=2 * timeouts.total + 30),
+        concurrency=settings.webhook_concurrency,
+        on_attempt=lambda result: metrics.webhook_deliveries.labels(result=result).inc(),
+    )
+    webhooks.on_change(dispatcher.subscriptions_changed)
     for listener in (routing, tokens, authenticator):
         directory.on_change(listener.directory_changed)
     return Container(
@@ -168,6 +208,8 @@ def build(settings: Settings, *, telephony: bool = True) -> Container:
         sip_devices=sip_devices,
         authenticator=authenticator,
         metrics=metrics,
+        webhooks=webhooks,
+        webhook_dispatcher=dispatcher,
     )
 
 

@@ -88,6 +88,17 @@ class Settings(BaseSettings):
     streams_per_token: int = Field(default=10, ge=1, le=1000)
     streams_per_user: int = Field(default=30, ge=1, le=10_000)
 
+    # webhooks (docs/webhooks.md)
+    webhooks_allow_http: bool = False
+    webhook_retry_base_seconds: float = Field(default=5.0, gt=0)
+    webhook_retry_cap_seconds: float = Field(default=3600.0, gt=0)
+    webhook_retry_for_seconds: float = Field(default=24 * 3600.0, gt=0)
+    webhook_disable_after_seconds: float = Field(default=3 * 24 * 3600.0, gt=0)
+    webhook_connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    webhook_read_timeout_seconds: float = Field(default=10.0, gt=0)
+    webhook_attempt_timeout_seconds: float = Field(default=15.0, gt=0)
+    webhook_concurrency: int = Field(default=100, ge=1, le=1000)
+
     @field_validator("database_url")
     @classmethod
     def _known_driver(cls, value: str) -> str:

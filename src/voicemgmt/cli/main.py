@@ -20,6 +20,7 @@ from rich.table import Table
 
 from voicemgmt.bootstrap import Container, build
 from voicemgmt.cli.sim import sim_app
+from voicemgmt.cli.webhooks import webhook_app
 from voicemgmt.config import Settings, load_settings
 from voicemgmt.domain.directory import Account, Membership, UserType, screen_pop_mode
 from voicemgmt.domain.errors import VoiceManagementError
@@ -49,6 +50,7 @@ for sub, name in (
 ):
     app.add_typer(sub, name=name)
 app.add_typer(sim_app, name="sim")
+app.add_typer(webhook_app, name="webhook")
 
 DatabaseOpt = Annotated[
     str | None,

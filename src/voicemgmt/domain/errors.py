@@ -7,7 +7,9 @@ them to exit codes; adapters translate their own exceptions into these at the bo
     ├── InvalidInput                 the caller sent something malformed or out of range
     │   ├── InvalidJson
     │   ├── InvalidPhoneNumber
-    │   └── TokenOwnerMismatch
+    │   ├── TokenOwnerMismatch
+    │   ├── InvalidWebhookUrl        not an acceptable webhook URL (scheme, syntax, name)
+    │   └── WebhookTargetRefused     a webhook URL pointing at a private address (SSRF)
     ├── NotFound                     (answered the same whether absent or another account's)
     │   ├── NoSuchAccount
     │   ├── NoSuchOperator
@@ -15,7 +17,9 @@ them to exit codes; adapters translate their own exceptions into these at the bo
     │   ├── NoSuchGroup
     │   ├── NoSuchNumber
     │   ├── NoSuchToken
-    │   └── NoSuchCall
+    │   ├── NoSuchCall
+    │   ├── NoSuchWebhook
+    │   └── NoSuchWebhookDelivery
     ├── Conflict                     the request is well-formed but clashes with stored state
     │   ├── DuplicateEmail
     │   ├── DuplicateLogin
@@ -65,6 +69,16 @@ class TokenOwnerMismatch(InvalidInput):
     error_id = "token_owner_mismatch"
 
 
+class InvalidWebhookUrl(InvalidInput):
+    error_id = "invalid_webhook_url"
+
+
+class WebhookTargetRefused(InvalidInput):
+    """The URL is well formed but points where webhooks may not go (SSRF protection)."""
+
+    error_id = "webhook_target_refused"
+
+
 class NotFound(VoiceManagementError):
     error_id = "not_found"
 
@@ -95,6 +109,14 @@ class NoSuchToken(NotFound):
 
 class NoSuchCall(NotFound):
     error_id = "unknown_call"
+
+
+class NoSuchWebhook(NotFound):
+    error_id = "unknown_webhook"
+
+
+class NoSuchWebhookDelivery(NotFound):
+    error_id = "unknown_webhook_delivery"
 
 
 class Conflict(VoiceManagementError):

@@ -9,8 +9,8 @@ Labels are bounded on purpose (docs/operations.md): accounts and groups are ids,
 outside the standard set are counted as ``other``, errors by class name. Nothing here opens a
 port; the web layer serves ``exposition()``.
 
-For the webhook deliverer: ``container.metrics.webhook_deliveries.labels(result=...).inc()``
-once per delivery attempt, ``result`` one of ``WEBHOOK_RESULTS``.
+The webhook dispatcher counts each delivery attempt in ``webhook_deliveries`` by result, one
+of ``WEBHOOK_RESULTS``.
 """
 
 from __future__ import annotations
@@ -49,7 +49,14 @@ SIP_METHODS = frozenset(
 )
 
 # What a webhook delivery attempt can end as (the label's whole range).
-WEBHOOK_RESULTS = ("success", "http_error", "timeout", "connection_error", "refused")
+WEBHOOK_RESULTS = (
+    "success",
+    "http_error",
+    "timeout",
+    "connection_error",
+    "refused",
+    "internal_error",
+)
 
 
 def sip_method(method: str) -> str:

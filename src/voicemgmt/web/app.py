@@ -25,6 +25,7 @@ from voicemgmt.web import (
     sim_api,
     supervision_api,
     token_api,
+    webhooks_api,
 )
 from voicemgmt.web.body_limit import BodyLimitMiddleware
 from voicemgmt.web.call_context import CallContextMiddleware
@@ -54,7 +55,7 @@ async def _purge_expired_tokens(container: Container) -> None:
 def create_app(container: Container) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await container.start()
+        await container.start(deliver_webhooks=True)
         housekeeping = asyncio.create_task(_purge_expired_tokens(container))
         try:
             yield
@@ -84,6 +85,8 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(token_api.router)
     app.include_router(token_api.sessions_router)
     app.include_router(admin_api.router)
+    app.include_router(webhooks_api.router)
+    app.include_router(webhooks_api.supervision_router)
     app.include_router(calls_api.router)
     app.include_router(supervision_api.router)
     app.include_router(sim_api.router)

@@ -225,6 +225,19 @@ class OperatorStatusData(_Closed):
     reason: StatusReason
 
 
+class WebhookDisabledData(_Closed):
+    """A webhook was disabled because every delivery failed for the documented period."""
+
+    id_webhook: int = Field(ge=1, description="The webhook subscription's id.")
+    url: str = Field(description="The subscription's URL.")
+    reason: Literal["failing"] = Field(
+        description="Why: every delivery failed for VM_WEBHOOK_DISABLE_AFTER_SECONDS."
+    )
+    failing_since: str | None = Field(
+        description="When its deliveries started failing, ISO 8601 (null if unknown)."
+    )
+
+
 class SessionRevokedData(_Closed):
     """Internal: a session token was deleted; its connections close (code 4401)."""
 
@@ -279,6 +292,7 @@ EVENTS: dict[str, tuple[type[_Closed], str]] = {
     "call.overflowed": (CallOverflowedData, "The call left its group's queue for another."),
     "call.ended": (CallEndedData, "The call ended; its record is stored."),
     "operator.status": (OperatorStatusData, "An operator's status or activity changed."),
+    "webhook.disabled": (WebhookDisabledData, "A failing webhook was disabled."),
 }
 INTERNAL_EVENTS: dict[str, type[_Closed]] = {
     "session.revoked": _frame("session.revoked", SessionRevokedData, "A session ended.")

@@ -243,3 +243,91 @@ sip_registrations = Table(
     Column("expires_at", UtcDateTime, nullable=False),
     Index("ix_sip_registrations_expires_at", "expires_at"),
 )
+
+# Webhooks (migration 0013). Subscriptions keep their signing secrets encrypted with a key
+# derived from the platform's secret key (``voicemgmt.adapters.secret_box``).
+webhook_subscriptions = Table(
+    "webhook_subscriptions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("description", String(200), nullable=False),
+    Column("event_kinds", JSON, nullable=True),  # null: every kind
+    Column("active", Boolean, nullable=False),
+    Column("disabled_reason", String(32), nullable=True),  # admin, failing
+    Column("secret", LargeBinary, nullable=False),
+    Column("previous_secret", LargeBinary, nullable=True),
+    Column("previous_secret_expires_at", UtcDateTime, nullable=True),
+    Column("failing_since", UtcDateTime, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index("ix_webhook_subscriptions_account_id", "account_id"),
+    sqlite_autoincrement=True,
+)
+
+# Per account: whether its webhooks may target private addresses (set by the platform's
+# administrator only), and how far its event stream has been copied into the outbox.
+webhook_accounts = Table(
+    "webhook_accounts",
+    metadata,
+    Column(
+        "account_id",
+        Integer,
+        ForeignKey("accounts.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("allow_private_targets", Boolean, nullable=False),
+    Column("stream_epoch", Integer, nullable=False),
+    Column("stream_seq", Integer, nullable=False),
+)
+
+# The outbox: one row per event and subscription, written with the stream position.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("delivery_id", String(36), nullable=False, unique=True),
+    Column(
+        "subscription_id",
+        Integer,
+        ForeignKey("webhook_subscriptions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("account_id", Integer, nullable=False),
+    Column("stream_epoch", Integer, nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("event_kind", String(64), nullable=False),
+    Column("order_key", String(64), nullable=True),
+    Column("body", Text, nullable=False),
+    Column("state", String(16), nullable=False),  # pending, delivered, failed
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("lease_until", UtcDateTime, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime, nullable=True),
+    UniqueConstraint("subscription_id", "stream_epoch", "seq", name="uq_webhook_deliveries_event"),
+    Index("ix_webhook_deliveries_state_next_attempt_at", "state", "next_attempt_at"),
+    Index("ix_webhook_deliveries_order", "subscription_id", "order_key", "id"),
+    sqlite_autoincrement=True,
+)
+
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "delivery_row",
+        Integer,
+        ForeignKey("webhook_deliveries.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("at", UtcDateTime, nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("latency_ms", Integer, nullable=False),
+    Column("response_code", Integer, nullable=True),
+    Column("error", String(500), nullable=True),
+    Index("ix_webhook_attempts_delivery_row", "delivery_row"),
+    sqlite_autoincrement=True,
+)

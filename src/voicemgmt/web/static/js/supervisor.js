@@ -14,6 +14,7 @@ import "./sup-messages.js";
 import { SliceChart, WaitChart } from "./sup-charts.js";
 import { Reports } from "./sup-reports.js";
 import { renderFigures, renderOperators, renderQueues } from "./sup-tables.js";
+import { WebhookPanel } from "./sup-webhooks.js";
 import { local } from "./storage.js";
 
 const params = new URLSearchParams(location.search);
@@ -41,6 +42,7 @@ export class SupervisorPage {
     const group = Number(local.getItem(GROUP_KEY));
     this.filterGroup = Number.isInteger(group) && group > 0 ? group : null;
     this.reports = new Reports(this);
+    this.webhooks = new WebhookPanel(this);
     this.drawQueued = false;
     this.day = new Date().toDateString();
     this.slices = new SliceChart(this.$("chart-slices"), this.$("slices-data"));
@@ -70,6 +72,7 @@ export class SupervisorPage {
     this._view("main");
     this.$("controls").hidden = false;
     this.reports.refresh();
+    this.webhooks.start();
     setInterval(() => this._tick(), 1000);
     setInterval(() => this.reports.schedule(0), REPORTS_EVERY_MS);
     addEventListener("resize", () => {
@@ -82,6 +85,7 @@ export class SupervisorPage {
     if (this.stream) this.stream.stop();
     this.stream = null;
     this.reports.stop();
+    this.webhooks.stop();
     this.$("out-message").textContent = message;
     this.$("logged-out").dataset.reason = reason;
     this.$("controls").hidden = true;
@@ -260,6 +264,9 @@ export class SupervisorPage {
       case "call.overflowed":
         if (call && data.to_group) call.id_group = data.to_group;
         break;
+      case "webhook.disabled":
+        this.webhooks.refresh();
+        return;
       case "call.ended":
         this.calls.delete((data.record || {}).id_call);
         this.reports.schedule(REPORTS_AFTER_END_MS);
