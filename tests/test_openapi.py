@@ -27,6 +27,7 @@ from pydantic import ValidationError
 
 from tests.support import LiveServer, SeededAccount, bearer, make_settings, token_for
 from tests.test_calls_api import FAST, Operator, eventually, place_call
+from voicemgmt.bootstrap import Container
 from voicemgmt.config import Settings
 from voicemgmt.web import calls_api, dependencies, supervision_api
 from voicemgmt.web.json_body import StrictJsonRoute
@@ -41,7 +42,12 @@ SCHEMA_KEYS = {"type", "$ref", "anyOf", "oneOf", "allOf", "enum", "const", "not"
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return make_settings(
-        tmp_path, "", **FAST, max_body_bytes=64 * 1024, metrics_token=METRICS_TOKEN
+        tmp_path,
+        "",
+        **FAST,
+        max_body_bytes=64 * 1024,
+        metrics_token=METRICS_TOKEN,
+        webhooks_allow_http=True,
     )
 
 
@@ -263,6 +269,7 @@ def test_every_operation_answers_as_documented(
     _calls(api, server, acme)
     _reports(api, server, acme)
     _platform(api, acme)
+    _webhooks(api, server, acme)
     expect(api.get("/metrics", headers=bearer(METRICS_TOKEN)), 200)
     expect(api.get("/metrics"), 401)
     # error kinds every route shares
@@ -413,6 +420,39 @@ def _reports(api: httpx.Client, server: LiveServer, acme: SeededAccount) -> None
         ),
         404,
     )
+
+
+def _webhooks(api: httpx.Client, server: LiveServer, acme: SeededAccount) -> None:
+    """Subscriptions, their deliveries (to a closed port: they fail) and the supervisor's view."""
+    auth, base = acme.auth, "/api/v1/webhooks"
+
+    async def allow_loopback(container: Container) -> None:
+        await container.webhooks.allow_private_targets(acme.id, True)
+
+    server.call_soon(allow_loopback)
+    hook = {"url": "http://127.0.0.1:9/hook", "events": ["operator.status"]}
+    wid = expect(api.post(base, auth=auth, json=hook), 201)["id_webhook"]
+    expect(api.post(base, auth=auth, json={**hook, "url": "not a url"}), 400)
+    expect(api.get(base, auth=auth), 200)
+    expect(api.get(f"{base}/{wid}", auth=auth), 200)
+    expect(api.get(f"{base}/{2**31 - 1}", auth=auth), 404)
+    expect(api.patch(f"{base}/{wid}", auth=auth, json={"description": "CRM"}), 200)
+    expect(api.post(f"{base}/{wid}/rotate-secret", auth=auth), 200)
+    admin = bearer(token_for(server, acme, id_admin=acme.id_admin))
+    path = f"/api/v1/supervision/operators/{acme.other_id_agent}/status"
+    expect(api.put(path, headers=admin, json={"status": "online"}), 200)
+
+    def delivered() -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = expect(api.get(f"{base}/{wid}/deliveries", auth=auth), 200)[
+            "items"
+        ]
+        return items
+
+    delivery = eventually(delivered)[0]["id"]
+    expect(api.get(f"{base}/{wid}/deliveries/{delivery}", auth=auth), 200)
+    expect(api.post(f"{base}/{wid}/deliveries/{delivery}/redeliver", auth=auth), 202)
+    expect(api.get("/api/v1/supervision/webhooks", headers=admin), 200)
+    expect(api.delete(f"{base}/{wid}", auth=auth), 204)
 
 
 def _platform(api: httpx.Client, acme: SeededAccount) -> None:

@@ -104,6 +104,18 @@ class ErrorDetails(BaseModel):
     max_header_count: int | None = Field(
         default=None, description="headers_too_large: the most header fields allowed"
     )
+    id_webhook: int | None = Field(
+        default=None, description="unknown_webhook, unknown_webhook_delivery: the subscription"
+    )
+    delivery: str | None = Field(
+        default=None, description="unknown_webhook_delivery: the delivery id asked for"
+    )
+    known: list[str] | None = Field(
+        default=None, description="an unknown event kind was given: the kinds there are"
+    )
+    address: str | None = Field(
+        default=None, description="webhook_target_refused: the address the URL reaches"
+    )
     origin: str | None = Field(default=None, description="the refused allowed origin")
     crm_url: str | None = Field(
         default=None, description="the refused CRM URL, cut to 100 characters"
