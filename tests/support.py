@@ -19,6 +19,7 @@ import httpx
 import pytest
 import uvicorn
 
+from tests.openapi_conformance import OpenApiConformance
 from voicemgmt.bootstrap import Container, build
 from voicemgmt.config import Settings
 from voicemgmt.domain.directory import Membership
@@ -109,9 +110,11 @@ class LiveServer:
         self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.container = build(settings)
+        self.app = create_app(self.container)
+        self._conformance: OpenApiConformance | None = None
         # the options ``voicemgmt serve`` runs with (proxies, head limits), on loopback
         config = uvicorn_config(
-            create_app(self.container),
+            self.app,
             settings,
             host="127.0.0.1",
             port=self.port,
@@ -150,10 +153,23 @@ class LiveServer:
         self._server.should_exit = True
         self._thread.join(timeout=10)
 
+    @property
+    def conformance(self) -> OpenApiConformance:
+        """What ``/openapi.json`` says, and which operations and statuses were answered."""
+        if self._conformance is None:
+            self._conformance = OpenApiConformance(self.app.openapi())
+        return self._conformance
+
     def client(self, *, source: str | None = None, **kwargs: Any) -> httpx.Client:
-        """An HTTP client; ``source`` picks another loopback address as a different client."""
+        """An HTTP client; ``source`` picks another loopback address as a different client.
+
+        Every answer it gets is checked against ``/openapi.json`` (``OpenApiConformance``).
+        """
         transport = httpx.HTTPTransport(local_address=source) if source else None
-        return httpx.Client(base_url=self.base_url, transport=transport, timeout=10, **kwargs)
+        hooks = {"response": [self.conformance.check]}
+        return httpx.Client(
+            base_url=self.base_url, transport=transport, timeout=10, event_hooks=hooks, **kwargs
+        )
 
 
 def token_for(server: LiveServer, account: SeededAccount, **who: Any) -> str:

@@ -299,7 +299,7 @@ def test_the_endpoint_and_its_refusals_are_described_in_openapi(server: LiveServ
     assert content.startswith("text/plain; version=0.0.4")
     for status in ("401", "403", "404"):
         schema = described[status]["content"]["application/json"]["schema"]
-        assert schema == {"$ref": "#/components/schemas/MetricsError"}
+        assert schema == {"$ref": "#/components/schemas/ErrorBody"}
 
 
 def test_settings_refuse_a_short_token_and_bad_networks(tmp_path: Path) -> None:

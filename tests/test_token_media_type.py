@@ -35,6 +35,7 @@ def test_a_token_is_not_minted_from_a_non_json_body(
         "status": 415,
         "err_code": "unsupported_media_type",
         "err_msg": "send the body as JSON, with the header Content-Type: application/json",
+        "details": {},
     }
     assert token_count(settings) == before
 

@@ -30,6 +30,7 @@ from voicemgmt.web.admin_schemas import (
 )
 from voicemgmt.web.dependencies import AccountDep, ContainerDep
 from voicemgmt.web.json_body import StrictJsonRoute
+from voicemgmt.web.responses import BASIC_AUTH, JSON_BODY, PARAMS, errors
 
 router = APIRouter(prefix="/api/v1", route_class=StrictJsonRoute)
 
@@ -46,12 +47,22 @@ def _memberships(groups: list[MembershipIn]) -> list[Membership]:
 # the account itself
 
 
-@router.get("/account", tags=["account"], summary="This account's settings")
+@router.get(
+    "/account",
+    tags=["account"],
+    summary="This account's settings",
+    responses=errors(BASIC_AUTH),
+)
 async def get_account(account: AccountDep) -> AccountOut:
     return AccountOut.of(account)
 
 
-@router.patch("/account", tags=["account"], summary="Change CRM URL, allowed origins, settings")
+@router.patch(
+    "/account",
+    tags=["account"],
+    summary="Change CRM URL, allowed origins, settings",
+    responses=errors(BASIC_AUTH, JSON_BODY),
+)
 async def patch_account(
     body: AccountPatch, account: AccountDep, container: ContainerDep
 ) -> AccountOut:
@@ -73,7 +84,11 @@ async def patch_account(
 # operators
 
 
-@router.get("/operators", tags=["operators"])
+@router.get(
+    "/operators",
+    tags=["operators"],
+    responses=errors(BASIC_AUTH, PARAMS),
+)
 async def list_operators(
     account: AccountDep, container: ContainerDep, limit: Limit = 100, offset: Offset = 0
 ) -> Listing[OperatorOut]:
@@ -81,7 +96,12 @@ async def list_operators(
     return Listing(items=[OperatorOut.of(o) for o in found], limit=limit, offset=offset)
 
 
-@router.post("/operators", tags=["operators"], status_code=201)
+@router.post(
+    "/operators",
+    tags=["operators"],
+    status_code=201,
+    responses=errors(BASIC_AUTH, JSON_BODY, 409),
+)
 async def create_operator(
     body: OperatorIn, account: AccountDep, container: ContainerDep, response: Response
 ) -> OperatorOut:
@@ -96,12 +116,20 @@ async def create_operator(
     return OperatorOut.of(operator)
 
 
-@router.get("/operators/{id_agent}", tags=["operators"])
+@router.get(
+    "/operators/{id_agent}",
+    tags=["operators"],
+    responses=errors(BASIC_AUTH, PARAMS, 404),
+)
 async def get_operator(id_agent: Id, account: AccountDep, container: ContainerDep) -> OperatorOut:
     return OperatorOut.of(await container.directory.operator(account.id, id_agent))
 
 
-@router.patch("/operators/{id_agent}", tags=["operators"])
+@router.patch(
+    "/operators/{id_agent}",
+    tags=["operators"],
+    responses=errors(BASIC_AUTH, JSON_BODY, 404, 409),
+)
 async def patch_operator(
     id_agent: Id, body: OperatorPatch, account: AccountDep, container: ContainerDep
 ) -> OperatorOut:
@@ -116,12 +144,22 @@ async def patch_operator(
     return OperatorOut.of(operator)
 
 
-@router.delete("/operators/{id_agent}", tags=["operators"], status_code=204)
+@router.delete(
+    "/operators/{id_agent}",
+    tags=["operators"],
+    status_code=204,
+    responses=errors(BASIC_AUTH, PARAMS, 404),
+)
 async def delete_operator(id_agent: Id, account: AccountDep, container: ContainerDep) -> None:
     await container.directory.delete_operator(account.id, id_agent)
 
 
-@router.put("/operators/{id_agent}/sip-device", tags=["operators"], summary="Set a SIP phone")
+@router.put(
+    "/operators/{id_agent}/sip-device",
+    tags=["operators"],
+    summary="Set a SIP phone",
+    responses=errors(BASIC_AUTH, JSON_BODY, 404, 409),
+)
 async def put_sip_device(
     id_agent: Id, body: SipDeviceIn, account: AccountDep, container: ContainerDep
 ) -> SipDeviceOut:
@@ -131,14 +169,23 @@ async def put_sip_device(
     return SipDeviceOut.of(device)
 
 
-@router.get("/operators/{id_agent}/sip-device", tags=["operators"])
+@router.get(
+    "/operators/{id_agent}/sip-device",
+    tags=["operators"],
+    responses=errors(BASIC_AUTH, PARAMS, 404),
+)
 async def get_sip_device(
     id_agent: Id, account: AccountDep, container: ContainerDep
 ) -> SipDeviceOut:
     return SipDeviceOut.of(await container.sip_devices.device(account.id, id_agent))
 
 
-@router.delete("/operators/{id_agent}/sip-device", tags=["operators"], status_code=204)
+@router.delete(
+    "/operators/{id_agent}/sip-device",
+    tags=["operators"],
+    status_code=204,
+    responses=errors(BASIC_AUTH, PARAMS, 404),
+)
 async def delete_sip_device(id_agent: Id, account: AccountDep, container: ContainerDep) -> None:
     await container.sip_devices.delete_device(account.id, id_agent)
 
@@ -146,7 +193,11 @@ async def delete_sip_device(id_agent: Id, account: AccountDep, container: Contai
 # supervisors
 
 
-@router.get("/supervisors", tags=["supervisors"])
+@router.get(
+    "/supervisors",
+    tags=["supervisors"],
+    responses=errors(BASIC_AUTH, PARAMS),
+)
 async def list_supervisors(
     account: AccountDep, container: ContainerDep, limit: Limit = 100, offset: Offset = 0
 ) -> Listing[SupervisorOut]:
@@ -154,7 +205,12 @@ async def list_supervisors(
     return Listing(items=[SupervisorOut.of(s) for s in found], limit=limit, offset=offset)
 
 
-@router.post("/supervisors", tags=["supervisors"], status_code=201)
+@router.post(
+    "/supervisors",
+    tags=["supervisors"],
+    status_code=201,
+    responses=errors(BASIC_AUTH, JSON_BODY, 409),
+)
 async def create_supervisor(
     body: SupervisorIn, account: AccountDep, container: ContainerDep, response: Response
 ) -> SupervisorOut:
@@ -165,14 +221,22 @@ async def create_supervisor(
     return SupervisorOut.of(supervisor)
 
 
-@router.get("/supervisors/{id_admin}", tags=["supervisors"])
+@router.get(
+    "/supervisors/{id_admin}",
+    tags=["supervisors"],
+    responses=errors(BASIC_AUTH, PARAMS, 404),
+)
 async def get_supervisor(
     id_admin: Id, account: AccountDep, container: ContainerDep
 ) -> SupervisorOut:
     return SupervisorOut.of(await container.directory.supervisor(account.id, id_admin))
 
 
-@router.patch("/supervisors/{id_admin}", tags=["supervisors"])
+@router.patch(
+    "/supervisors/{id_admin}",
+    tags=["supervisors"],
+    responses=errors(BASIC_AUTH, JSON_BODY, 404, 409),
+)
 async def patch_supervisor(
     id_admin: Id, body: SupervisorPatch, account: AccountDep, container: ContainerDep
 ) -> SupervisorOut:
@@ -182,7 +246,12 @@ async def patch_supervisor(
     return SupervisorOut.of(supervisor)
 
 
-@router.delete("/supervisors/{id_admin}", tags=["supervisors"], status_code=204)
+@router.delete(
+    "/supervisors/{id_admin}",
+    tags=["supervisors"],
+    status_code=204,
+    responses=errors(BASIC_AUTH, PARAMS, 404),
+)
 async def delete_supervisor(id_admin: Id, account: AccountDep, container: ContainerDep) -> None:
     await container.directory.delete_supervisor(account.id, id_admin)
 
@@ -190,7 +259,11 @@ async def delete_supervisor(id_admin: Id, account: AccountDep, container: Contai
 # groups
 
 
-@router.get("/groups", tags=["groups"])
+@router.get(
+    "/groups",
+    tags=["groups"],
+    responses=errors(BASIC_AUTH, PARAMS),
+)
 async def list_groups(
     account: AccountDep, container: ContainerDep, limit: Limit = 100, offset: Offset = 0
 ) -> Listing[GroupOut]:
@@ -198,7 +271,12 @@ async def list_groups(
     return Listing(items=[GroupOut.of(g) for g in found], limit=limit, offset=offset)
 
 
-@router.post("/groups", tags=["groups"], status_code=201)
+@router.post(
+    "/groups",
+    tags=["groups"],
+    status_code=201,
+    responses=errors(BASIC_AUTH, JSON_BODY, 409),
+)
 async def create_group(
     body: GroupIn, account: AccountDep, container: ContainerDep, response: Response
 ) -> GroupOut:
@@ -209,12 +287,20 @@ async def create_group(
     return GroupOut.of(group)
 
 
-@router.get("/groups/{id_group}", tags=["groups"])
+@router.get(
+    "/groups/{id_group}",
+    tags=["groups"],
+    responses=errors(BASIC_AUTH, PARAMS, 404),
+)
 async def get_group(id_group: Id, account: AccountDep, container: ContainerDep) -> GroupOut:
     return GroupOut.of(await container.directory.group(account.id, id_group))
 
 
-@router.patch("/groups/{id_group}", tags=["groups"])
+@router.patch(
+    "/groups/{id_group}",
+    tags=["groups"],
+    responses=errors(BASIC_AUTH, JSON_BODY, 404, 409),
+)
 async def patch_group(
     id_group: Id, body: GroupPatch, account: AccountDep, container: ContainerDep
 ) -> GroupOut:
@@ -224,7 +310,12 @@ async def patch_group(
     return GroupOut.of(group)
 
 
-@router.delete("/groups/{id_group}", tags=["groups"], status_code=204)
+@router.delete(
+    "/groups/{id_group}",
+    tags=["groups"],
+    status_code=204,
+    responses=errors(BASIC_AUTH, PARAMS, 404, 409),
+)
 async def delete_group(id_group: Id, account: AccountDep, container: ContainerDep) -> None:
     await container.directory.delete_group(account.id, id_group)
 
@@ -232,7 +323,11 @@ async def delete_group(id_group: Id, account: AccountDep, container: ContainerDe
 # numbers
 
 
-@router.get("/numbers", tags=["numbers"])
+@router.get(
+    "/numbers",
+    tags=["numbers"],
+    responses=errors(BASIC_AUTH, PARAMS),
+)
 async def list_numbers(
     account: AccountDep, container: ContainerDep, limit: Limit = 100, offset: Offset = 0
 ) -> Listing[NumberOut]:
@@ -240,7 +335,12 @@ async def list_numbers(
     return Listing(items=[NumberOut.of(n) for n in found], limit=limit, offset=offset)
 
 
-@router.post("/numbers", tags=["numbers"], status_code=201)
+@router.post(
+    "/numbers",
+    tags=["numbers"],
+    status_code=201,
+    responses=errors(BASIC_AUTH, JSON_BODY, 409),
+)
 async def create_number(
     body: NumberIn, account: AccountDep, container: ContainerDep, response: Response
 ) -> NumberOut:
@@ -251,12 +351,20 @@ async def create_number(
     return NumberOut.of(number)
 
 
-@router.get("/numbers/{e164}", tags=["numbers"])
+@router.get(
+    "/numbers/{e164}",
+    tags=["numbers"],
+    responses=errors(BASIC_AUTH, PARAMS, 404),
+)
 async def get_number(e164: E164, account: AccountDep, container: ContainerDep) -> NumberOut:
     return NumberOut.of(await container.directory.number(account.id, e164))
 
 
-@router.patch("/numbers/{e164}", tags=["numbers"])
+@router.patch(
+    "/numbers/{e164}",
+    tags=["numbers"],
+    responses=errors(BASIC_AUTH, JSON_BODY, 404),
+)
 async def patch_number(
     e164: E164, body: NumberPatch, account: AccountDep, container: ContainerDep
 ) -> NumberOut:
@@ -270,6 +378,11 @@ async def patch_number(
     return NumberOut.of(number)
 
 
-@router.delete("/numbers/{e164}", tags=["numbers"], status_code=204)
+@router.delete(
+    "/numbers/{e164}",
+    tags=["numbers"],
+    status_code=204,
+    responses=errors(BASIC_AUTH, PARAMS, 404),
+)
 async def delete_number(e164: E164, account: AccountDep, container: ContainerDep) -> None:
     await container.directory.delete_number(account.id, e164)

@@ -6,15 +6,132 @@ silently ignored field.
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from voicemgmt.domain.directory import Account, Group, Number, Operator, Supervisor
 from voicemgmt.domain.sip import SipDevice
 
 T = TypeVar("T")
 MAX_ID = 2**31 - 1
+
+# Settings and IVR scripts are stored as the JSON given (bounded in size), so their Python type
+# stays a dict; the document names the keys the product reads. Other keys are kept as given.
+_ANY_JSON: dict[str, Any] = {"description": "any JSON value, kept as given"}
+GroupSettings = Annotated[
+    dict[str, Any],
+    WithJsonSchema(
+        {
+            "type": "object",
+            "description": "How the group routes; every key is optional (README, 'Routing and "
+            "IVR settings'). Other keys are kept as given.",
+            "properties": {
+                "strategy": {
+                    "enum": ["longest_idle", "round_robin", "fewest_calls", "ring_all"],
+                    "description": "default longest_idle",
+                },
+                "ring_timeout": {"type": "number", "description": "seconds; default 20"},
+                "wrap_up": {"type": "number", "description": "seconds; default 10"},
+                "max_no_answer": {
+                    "type": "integer",
+                    "description": "unanswered offers in a row before a break; 0 never; default 3",
+                },
+                "max_wait": {
+                    "type": ["number", "null"],
+                    "description": "seconds; null waits forever; default 600",
+                },
+                "overflow_group": {"type": ["integer", "null"]},
+                "overflow_number": {"type": ["string", "null"], "description": "E.164 digits"},
+                "when_empty": {"enum": ["wait", "overflow", "missed"]},
+                "tier_delay": {
+                    "type": ["number", "null"],
+                    "description": "seconds before each lower priority tier is tried",
+                },
+                "crm_url": {
+                    "type": ["string", "null"],
+                    "description": "the group's own CRM URL for the screen pop",
+                },
+            },
+            "additionalProperties": _ANY_JSON,
+        }
+    ),
+]
+AccountSettings = Annotated[
+    dict[str, Any],
+    WithJsonSchema(
+        {
+            "type": "object",
+            "description": "The account's settings; every key is optional. Other keys are "
+            "kept as given.",
+            "properties": {
+                "caller_id": {
+                    "type": ["string", "null"],
+                    "description": "E.164 digits click-to-call presents to the customer",
+                },
+                "screen_pop": {
+                    "enum": ["presentation", "answer", "off"],
+                    "description": "when the banner opens the CRM's customer file; default "
+                    "presentation",
+                },
+            },
+            "additionalProperties": _ANY_JSON,
+        }
+    ),
+]
+_PROMPT = {
+    "type": "object",
+    "description": '{"text": "…"} to speak, or {"audio": "<file name>"}',
+    "properties": {"text": {"type": "string"}, "audio": {"type": "string"}},
+}
+_TARGET = {
+    "type": "object",
+    "description": '{"step": "<step id>"}, {"group": <id_group>} or {"hangup": true}',
+    "properties": {
+        "step": {"type": "string"},
+        "group": {"type": "integer"},
+        "hangup": {"const": True},
+    },
+}
+IvrScriptJson = Annotated[
+    dict[str, Any] | None,
+    WithJsonSchema(
+        {
+            "type": ["object", "null"],
+            "description": "An IVR script callers go through first (README, 'Routing and IVR "
+            "settings'), or null: none.",
+            "properties": {
+                "start": {"type": "string", "description": "the step every call begins with"},
+                "max_duration": {"type": "number", "description": "seconds; default 300"},
+                "steps": {
+                    "type": "object",
+                    "description": "1 to 100 steps by id",
+                    "additionalProperties": {
+                        "type": "object",
+                        "properties": {
+                            "type": {"enum": ["play", "menu", "collect"]},
+                            "prompt": _PROMPT,
+                            "next": _TARGET,
+                            "options": {
+                                "type": "object",
+                                "description": "menu: digit → target",
+                                "additionalProperties": _TARGET,
+                            },
+                            "variable": {
+                                "type": "string",
+                                "description": "collect: where the digits go",
+                            },
+                            "on_failure": _TARGET,
+                        },
+                        "required": ["type"],
+                        "additionalProperties": _ANY_JSON,
+                    },
+                },
+            },
+            "required": ["start", "steps"],
+        }
+    ),
+]
 
 
 class StrictIn(BaseModel):
@@ -56,7 +173,9 @@ class OperatorOut(BaseModel):
     name: str
     email: str
     groups: list[MembershipOut]
-    has_password: bool
+    has_password: bool = Field(
+        description="a password is set, for the login form (it is never returned)"
+    )
 
     @classmethod
     def of(cls, operator: Operator) -> OperatorOut:
@@ -88,7 +207,9 @@ class SupervisorOut(BaseModel):
     id_admin: int
     name: str
     email: str
-    has_password: bool
+    has_password: bool = Field(
+        description="a password is set, for the login form (it is never returned)"
+    )
 
     @classmethod
     def of(cls, supervisor: Supervisor) -> SupervisorOut:
@@ -102,18 +223,18 @@ class SupervisorOut(BaseModel):
 
 class GroupIn(StrictIn):
     name: str = Field(min_length=1, max_length=200)
-    settings: dict[str, Any] = Field(default_factory=dict)
+    settings: GroupSettings = Field(default_factory=dict)
 
 
 class GroupPatch(StrictIn):
     name: str | None = Field(default=None, min_length=1, max_length=200)
-    settings: dict[str, Any] | None = None
+    settings: GroupSettings | None = None
 
 
 class GroupOut(BaseModel):
     id_group: int
     name: str
-    settings: dict[str, Any]
+    settings: GroupSettings
 
     @classmethod
     def of(cls, group: Group) -> GroupOut:
@@ -124,7 +245,7 @@ class NumberIn(StrictIn):
     e164: str = Field(min_length=1, max_length=32, examples=["33170200200"])
     id_group: int = Field(ge=1, le=MAX_ID)
     label: str = Field(default="", max_length=200)
-    ivr: dict[str, Any] | None = Field(
+    ivr: IvrScriptJson = Field(
         default=None, description="an IVR script callers go through first (see the docs)"
     )
 
@@ -132,14 +253,14 @@ class NumberIn(StrictIn):
 class NumberPatch(StrictIn):
     id_group: int | None = Field(default=None, ge=1, le=MAX_ID)
     label: str | None = Field(default=None, max_length=200)
-    ivr: dict[str, Any] | None = Field(default=None, description="null removes the IVR")
+    ivr: IvrScriptJson = Field(default=None, description="null removes the IVR")
 
 
 class NumberOut(BaseModel):
     e164: str
     id_group: int
     label: str
-    ivr: dict[str, Any] | None
+    ivr: IvrScriptJson
 
     @classmethod
     def of(cls, number: Number) -> NumberOut:
@@ -152,7 +273,7 @@ class AccountPatch(StrictIn):
         default=None, max_length=2000, description="empty string or null removes it"
     )
     allowed_origins: list[str] | None = Field(default=None, max_length=50)
-    settings: dict[str, Any] | None = None
+    settings: AccountSettings | None = None
     password: str | None = Field(
         default=None, min_length=8, max_length=256, description="new API password"
     )
@@ -163,7 +284,7 @@ class AccountOut(BaseModel):
     name: str
     crm_url: str | None
     allowed_origins: list[str]
-    settings: dict[str, Any]
+    settings: AccountSettings
 
     @classmethod
     def of(cls, account: Account) -> AccountOut:
@@ -188,9 +309,11 @@ class SipDeviceIn(StrictIn):
 class SipDeviceOut(BaseModel):
     id_agent: int
     username: str
-    realm: str
+    realm: str = Field(description="the SIP digest realm the phone authenticates in")
     contact: str | None
-    has_password: bool
+    has_password: bool = Field(
+        description="the phone registers with a password (kept only as digest HA1)"
+    )
 
     @classmethod
     def of(cls, device: SipDevice) -> SipDeviceOut:

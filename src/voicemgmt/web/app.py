@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Literal
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -28,19 +29,15 @@ from voicemgmt.web import (
 )
 from voicemgmt.web.body_limit import BodyLimitMiddleware
 from voicemgmt.web.call_context import CallContextMiddleware
-from voicemgmt.web.errors import error_body, install_error_handlers
+from voicemgmt.web.errors import install_error_handlers
+from voicemgmt.web.responses import APP_WIDE_ERRORS, OutModel, install_openapi
 from voicemgmt.web.security_headers import SecurityHeadersMiddleware
 
 log = logging.getLogger(__name__)
 
-_ERROR_SCHEMA = {
-    "description": "Error",
-    "content": {
-        "application/json": {
-            "example": error_body(400, "invalid_input", "what was wrong", {"field": "id_agent"})
-        }
-    },
-}
+
+class Health(OutModel):
+    status: Literal["ok"]
 
 
 PURGE_INTERVAL_SECONDS = 3600
@@ -73,15 +70,9 @@ def create_app(container: Container) -> FastAPI:
         version=__version__,
         summary="Self-hostable contact center built for CRM integration",
         lifespan=lifespan,
-        responses={
-            400: _ERROR_SCHEMA,
-            401: _ERROR_SCHEMA,
-            404: _ERROR_SCHEMA,
-            409: _ERROR_SCHEMA,
-            413: _ERROR_SCHEMA,
-            429: _ERROR_SCHEMA,
-        },
+        responses=APP_WIDE_ERRORS,
     )
+    install_openapi(app)
     app.state.container = container
     app.state.any_account_origins = pages.AnyAccountOrigins()
     container.directory.on_change(app.state.any_account_origins.directory_changed)
@@ -108,7 +99,12 @@ def create_app(container: Container) -> FastAPI:
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
     app.mount("/example", StaticFiles(directory=pages.STATIC_DIR / "example"), name="example")
 
-    @app.get("/healthz", tags=["health"], summary="Liveness: answers while the server runs")
+    @app.get(
+        "/healthz",
+        tags=["health"],
+        summary="Liveness: answers while the server runs",
+        response_model=Health,
+    )
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 

@@ -25,8 +25,24 @@ from voicemgmt.domain.phone import display_number
 from voicemgmt.domain.routing.model import GroupPolicy, Outcome, Presence
 from voicemgmt.services.tokens import TokenOwner
 from voicemgmt.web.dependencies import ContainerDep, TokenOwnerDep
+from voicemgmt.web.errors import ErrorBody
 from voicemgmt.web.json_body import StrictJsonRoute
-from voicemgmt.web.live_schemas import MyState
+from voicemgmt.web.live_schemas import (
+    CallActionDone,
+    ClickToCallPlaced,
+    MyDirectory,
+    MyState,
+    StatusSet,
+)
+from voicemgmt.web.record_schemas import MyCalls
+from voicemgmt.web.responses import (
+    BEARER,
+    JSON_BODY,
+    NOT_JSON_BODY,
+    OPERATOR_ONLY,
+    PARAMS,
+    errors,
+)
 
 router = APIRouter(prefix="/api/v1", route_class=StrictJsonRoute)
 
@@ -66,7 +82,13 @@ class ClickToCallIn(StrictIn):
 # operators
 
 
-@router.put("/me/status", tags=["operator"], summary="Set my status")
+@router.put(
+    "/me/status",
+    tags=["operator"],
+    summary="Set my status",
+    response_model=StatusSet,
+    responses=errors(OPERATOR_ONLY, JSON_BODY),
+)
 async def set_my_status(body: StatusIn, me: Agent, container: ContainerDep) -> dict[str, str]:
     await container.routing.set_presence(
         me.user.account_id, me.user.user_id, Presence(body.status), "operator"
@@ -79,6 +101,7 @@ async def set_my_status(body: StatusIn, me: Agent, container: ContainerDep) -> d
     tags=["operator"],
     summary="My status and my current call",
     response_model=MyState,
+    responses=errors(OPERATOR_ONLY),
 )
 async def my_state(me: Agent, container: ContainerDep) -> dict[str, Any]:
     snapshot = await container.routing.snapshot(me.user.account_id)
@@ -101,6 +124,8 @@ async def my_state(me: Agent, container: ContainerDep) -> dict[str, Any]:
     "/me/directory",
     tags=["operator", "supervisor"],
     summary="Names a page shows: groups, numbers and their labels, colleagues and their status",
+    response_model=MyDirectory,
+    responses=errors(BEARER),
 )
 async def my_directory(me: TokenOwnerDep, container: ContainerDep) -> dict[str, Any]:
     account_id = me.user.account_id
@@ -180,10 +205,18 @@ for _action in ("answer", "decline", "hang_up", "hold", "unhold"):
         methods=["POST"],
         tags=["operator"],
         summary=f"{_action.replace('_', ' ').capitalize()} a call",
+        response_model=CallActionDone,
+        responses=errors(OPERATOR_ONLY, PARAMS, NOT_JSON_BODY, 404, 409),
     )
 
 
-@router.post("/me/calls/{id_call}/transfer", tags=["operator"], summary="Blind transfer")
+@router.post(
+    "/me/calls/{id_call}/transfer",
+    tags=["operator"],
+    summary="Blind transfer",
+    response_model=CallActionDone,
+    responses=errors(OPERATOR_ONLY, JSON_BODY, 404, 409),
+)
 async def transfer_call(
     id_call: CallId, body: TransferIn, me: Agent, container: ContainerDep
 ) -> dict[str, Any]:
@@ -204,8 +237,11 @@ async def transfer_call(
     tags=["operator"],
     status_code=201,
     summary="Click-to-call",
+    response_model=ClickToCallPlaced,
     responses={
+        **errors(OPERATOR_ONLY, JSON_BODY, 409),
         403: {
+            "model": ErrorBody,
             "description": "Not an operator's token (`forbidden`), or the account's dial-out "
             "rules refuse the number (`number_not_allowed`, `details.reason`: "
             "`premium_not_allowed`, `international_not_allowed`, `prefix_not_allowed`, "
@@ -220,7 +256,7 @@ async def transfer_call(
                     }
                 }
             },
-        }
+        },
     },
 )
 async def click_to_call(body: ClickToCallIn, me: Agent, container: ContainerDep) -> dict[str, Any]:
@@ -232,7 +268,13 @@ async def click_to_call(body: ClickToCallIn, me: Agent, container: ContainerDep)
     return {"id_call": call_id, "ticket_id": body.ticket_id}
 
 
-@router.get("/me/calls", tags=["operator"], summary="My recent calls, or missed calls")
+@router.get(
+    "/me/calls",
+    tags=["operator"],
+    summary="My recent calls, or missed calls",
+    response_model=MyCalls,
+    responses=errors(OPERATOR_ONLY, PARAMS),
+)
 async def my_calls(
     me: Agent,
     container: ContainerDep,

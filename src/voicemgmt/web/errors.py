@@ -1,7 +1,9 @@
 """The one place where domain errors become HTTP answers.
 
-Every error answer has the same JSON shape, ``{"status", "err_code", "err_msg", "details"}``
-(the platform API's ``status``/``err_code``/``err_msg`` plus what exactly was wrong).
+Every error answer has the same JSON shape, ``ErrorBody``: ``{"status", "err_code", "err_msg",
+"details"}`` (the platform API's ``status``/``err_code``/``err_msg`` plus what exactly was
+wrong). ``details`` is always there: an object, ``{}`` when there is nothing to add, so a client
+can read ``body["details"].get("field")`` without checking first.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from voicemgmt.domain import errors
@@ -54,11 +57,85 @@ def status_of(error: errors.VoiceManagementError) -> int:
     raise LookupError(f"{type(error).__name__} has no HTTP status")
 
 
+class FieldProblem(BaseModel):
+    field: str = Field(
+        description="where: a body field as a dotted path (groups.0.id_group), or "
+        "query.<name> / path.<name>; empty when the body as a whole is wrong"
+    )
+    problem: str = Field(description="what is wrong with it, for a person to read")
+
+
+class ErrorDetails(BaseModel):
+    """What exactly was wrong; which keys appear depends on ``err_code``. Later versions may
+    add keys: ignore the ones you do not know."""
+
+    model_config = ConfigDict(extra="allow")
+
+    field: str | None = Field(
+        default=None, description="the input field that was refused (invalid_input and kin)"
+    )
+    errors: list[FieldProblem] | None = Field(
+        default=None, description="validation_failed: each problem found, at most 20"
+    )
+    retry_after: int | None = Field(
+        default=None, description="too_many_attempts: seconds to wait (also in Retry-After)"
+    )
+    numbers: list[str] | None = Field(
+        default=None, description="group_in_use: the numbers still routed to the group"
+    )
+    value: str | None = Field(
+        default=None, description="invalid_phone_number: the refused number, cut to 32 chars"
+    )
+    unknown: list[str] | None = Field(
+        default=None, description="unknown_call: the call ids not in this account"
+    )
+    reason: str | None = Field(
+        default=None,
+        description="number_not_allowed: which dial-out rule refused it (premium_not_allowed, "
+        "international_not_allowed, prefix_not_allowed, invalid_number, dial_out_disabled, "
+        "no_trunk)",
+    )
+    timeout_seconds: float | None = Field(
+        default=None, description="header_timeout: the time the request head had"
+    )
+    max_header_bytes: int | None = Field(
+        default=None, description="headers_too_large: the request head's size limit"
+    )
+    max_header_count: int | None = Field(
+        default=None, description="headers_too_large: the most header fields allowed"
+    )
+    id_webhook: int | None = Field(
+        default=None, description="unknown_webhook, unknown_webhook_delivery: the subscription"
+    )
+    delivery: str | None = Field(
+        default=None, description="unknown_webhook_delivery: the delivery id asked for"
+    )
+    known: list[str] | None = Field(
+        default=None, description="an unknown event kind was given: the kinds there are"
+    )
+    address: str | None = Field(
+        default=None, description="webhook_target_refused: the address the URL reaches"
+    )
+    origin: str | None = Field(default=None, description="the refused allowed origin")
+    crm_url: str | None = Field(
+        default=None, description="the refused CRM URL, cut to 100 characters"
+    )
+
+
+class ErrorBody(BaseModel):
+    """Every error answer of the API (any 4xx or 5xx), whatever the endpoint."""
+
+    status: int = Field(description="the HTTP status, repeated", examples=[400])
+    err_code: str = Field(
+        description="stable machine-readable code: branch on it, not on err_msg",
+        examples=["invalid_json"],
+    )
+    err_msg: str = Field(description="what went wrong and how to fix it, for a person to read")
+    details: ErrorDetails = Field(description="what exactly was wrong; {} when nothing to add")
+
+
 def error_body(status: int, code: str, message: str, details: Any = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"status": status, "err_code": code, "err_msg": message}
-    if details:
-        body["details"] = details
-    return body
+    return {"status": status, "err_code": code, "err_msg": message, "details": details or {}}
 
 
 def error_response(

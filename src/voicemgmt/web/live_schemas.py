@@ -1,106 +1,173 @@
-"""The live state pages load before following the event stream, as ``/openapi.json`` shows it:
-``GET /api/v1/me/state`` (an operator's) and ``GET /api/v1/supervision/live`` (the account's).
+"""Response bodies of the live state and of operators' actions (``/api/v1/me/…``,
+``/api/v1/supervision/…``, ``/api/v1/sim/…``).
 
-Both give the stream position they reflect (``seq``) and the stream's identity (``epoch``):
-a client applies the events after ``seq``, resuming ``/vm/events`` with ``after`` and
-``epoch`` (``docs/events.md``). The fields are those of ``voicemgmt.services.live_state``;
-unknown ones are refused, so that a field added there without its description here fails the
-tests rather than reaching clients undocumented.
+The live state is what ``voicemgmt.services.live_state`` builds; a page reads it when it
+(re)connects, then applies the events after ``seq``, resuming ``/vm/events`` with ``after`` and
+the stream's identity ``epoch`` (``docs/events.md``).
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from voicemgmt.domain.directory import UserType
 from voicemgmt.domain.routing.model import Activity, CallState, Presence
 from voicemgmt.services.events import EPOCH_PATTERN
+from voicemgmt.web.responses import DATE_TIME, OutModel
 
-_UTC = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$"
-
-
-class _Closed(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+StatusName = Literal["online", "busy", "break", "offline"]
 
 
-class LiveOperator(_Closed):
-    id_op: int = Field(ge=1, description="The operator (`id_agent`).")
-    status: Presence = Field(description="What their banner shows: `busy` while in a call.")
-    presence: Presence = Field(description="The status they (or a supervisor) chose.")
-    activity: Activity = Field(description="What they are doing right now.")
-    since: str = Field(pattern=_UTC, description="When their presence last changed (UTC).")
-    status_since: str = Field(pattern=_UTC, description="Since when `status` is shown (UTC).")
+class LiveOperator(OutModel):
+    id_op: int
+    status: Presence = Field(
+        description="what a banner shows: the presence, but busy while in a call"
+    )
+    presence: Presence = Field(description="what the operator (or a supervisor) chose")
+    activity: Activity = Field(description="what they are doing right now")
+    since: str = Field(description="when the presence began", json_schema_extra=DATE_TIME)
+    status_since: str = Field(
+        description="when the shown status began", json_schema_extra=DATE_TIME
+    )
     wrap_up_until: str | None = Field(
-        pattern=_UTC, description="The end of their wrap-up after a call (UTC), or null."
+        description="end of the wrap-up after a call, while in it", json_schema_extra=DATE_TIME
     )
-    id_call: str | None = Field(description="The call they are in or offered, or null.")
-    calls_taken: int = Field(ge=0, description="Calls answered today (`fewest_calls`).")
-    groups: dict[int, int] = Field(description="Their groups: group id → priority tier (1 first).")
+    id_call: str | None = Field(description="the call ringing for them or in progress")
+    calls_taken: int = Field(description="calls answered since the routing state was built")
+    groups: dict[int, int] = Field(
+        description="their groups: group id (as a string key) → priority tier (1 first)"
+    )
 
 
-class CallDisplay(_Closed):
-    caller_id_num: str = Field(description="The caller's number as people read it.")
-    e164: str = Field(description="The number called as people read it.")
+class QueueOperators(OutModel):
+    offline: int
+    online: int
+    busy: int
+    break_: int = Field(alias="break")
 
 
-class LiveCall(_Closed):
+class LiveQueue(OutModel):
+    id_group: int
+    waiting: int = Field(description="calls queued or ringing in the group")
+    longest_wait: int = Field(description="seconds the longest waiting call has waited")
+    operators: QueueOperators = Field(description="the group's operators by shown status")
+
+
+class LiveCallDisplay(OutModel):
+    caller_id_num: str = Field(description="caller_id_num as people read it")
+    e164: str = Field(description="e164 as people read it")
+
+
+class LiveCall(OutModel):
     id_call: str
-    direction: Literal["in", "out"] = Field(description="`out`: a click-to-call.")
+    direction: Literal["in", "out"]
     state: CallState
-    caller_id_num: str = Field(description="The caller's number (empty when withheld).")
-    e164: str = Field(description="The number called.")
-    id_group: int | None = Field(description="The group it is in, or null (IVR, click-to-call).")
-    id_op: int | None = Field(description="The operator connected to it, or null.")
-    ringing: list[int] = Field(description="The operators it rings for now.")
-    started_at: str = Field(pattern=_UTC)
-    wait: int = Field(ge=0, description="Seconds waiting so far, or waited before the answer.")
-    variables: dict[str, str] = Field(description="What the IVR collected.")
-    ticket_id: str | None = Field(description="The CRM ticket of a click-to-call, or null.")
-    display: CallDisplay
-    answered_at: str | None = Field(pattern=_UTC)
-    held: bool = Field(description="The customer is on hold.")
+    caller_id_num: str = Field(description="E.164 digits of the calling party")
+    e164: str = Field(description="E.164 digits of the called number")
+    id_group: int | None
+    id_op: int | None = Field(description="the operator on the call (answered or placing it)")
+    ringing: list[int] = Field(description="operators whose phone rings for it now")
+    started_at: str = Field(json_schema_extra=DATE_TIME)
+    wait: int = Field(description="seconds waited so far, or waited before the answer")
+    variables: dict[str, str] = Field(description="what the caller keyed in the IVR")
+    ticket_id: str | None = Field(description="the CRM ticket of a click-to-call")
+    display: LiveCallDisplay
+    answered_at: str | None = Field(json_schema_extra=DATE_TIME)
+    held: bool
 
 
-class QueueOperators(_Closed):
-    """How many of the group's operators show each status."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    offline: int = Field(ge=0)
-    online: int = Field(ge=0)
-    busy: int = Field(ge=0)
-    break_: int = Field(ge=0, alias="break")
-
-
-class LiveQueue(_Closed):
-    id_group: int = Field(ge=1)
-    waiting: int = Field(ge=0, description="Calls queued or ringing in the group.")
-    longest_wait: int = Field(ge=0, description="The longest of their waits so far, seconds.")
-    operators: QueueOperators
-
-
-class _Position(_Closed):
-    seq: int = Field(
-        ge=0, description="The event stream position this state reflects: resume after it."
-    )
+class LiveSnapshot(OutModel):
+    seq: int = Field(ge=0, description="the event stream's position: apply the events after it")
     epoch: str = Field(
         pattern=EPOCH_PATTERN,
-        description="The event stream's identity (as in `hello`): resume with it beside `seq`.",
+        description="the event stream's identity (as in `hello`): resume with it beside `seq`",
     )
-    now: str = Field(pattern=_UTC, description="The server's time (UTC).")
-
-
-class MyState(_Position):
-    """An operator's own status and the calls they are in or offered."""
-
-    operator: LiveOperator | None
-    calls: list[LiveCall]
-
-
-class LiveState(_Position):
-    """The account's operators, queues and calls in progress."""
-
+    now: str = Field(description="the server's clock", json_schema_extra=DATE_TIME)
     operators: list[LiveOperator]
     queues: list[LiveQueue]
-    calls: list[LiveCall]
+    calls: list[LiveCall] = Field(description="live calls, oldest first")
+
+
+class MyState(OutModel):
+    operator: LiveOperator | None = Field(
+        description="the operator's live state; null until the routing state knows them"
+    )
+    calls: list[LiveCall] = Field(description="their call, and calls ringing for them")
+    seq: int = Field(ge=0, description="the event stream's position: apply the events after it")
+    epoch: str = Field(
+        pattern=EPOCH_PATTERN,
+        description="the event stream's identity (as in `hello`): resume with it beside `seq`",
+    )
+    now: str = Field(json_schema_extra=DATE_TIME)
+
+
+class DirectoryMe(OutModel):
+    user_type: UserType
+    id: int = Field(description="id_agent of an operator, id_admin of a supervisor")
+    name: str
+    email: str
+
+
+class DirectoryAccount(OutModel):
+    id: int
+    name: str
+    crm_url: str | None = Field(description="where the banner opens the customer file")
+    screen_pop: Literal["presentation", "answer", "off"] = Field(
+        description="when the banner opens it: as the call is presented, on answer, or never"
+    )
+    allowed_origins: list[str] = Field(description="CRM origins that may embed the pages")
+
+
+class DirectoryGroup(OutModel):
+    id_group: int
+    name: str
+    wrap_up: float = Field(description="seconds of wrap-up after a call")
+    crm_url: str | None = Field(description="the group's own CRM URL, if it has one")
+
+
+class DirectoryNumber(OutModel):
+    e164: str
+    label: str
+    id_group: int
+    display: str = Field(description="the number as people read it")
+
+
+class DirectoryOperator(OutModel):
+    id_op: int
+    name: str
+    status: Presence = Field(description="shown status now (offline if never connected)")
+
+
+class MyDirectory(OutModel):
+    me: DirectoryMe
+    account: DirectoryAccount
+    groups: list[DirectoryGroup] = Field(description="at most 1,000")
+    numbers: list[DirectoryNumber] = Field(description="at most 1,000")
+    operators: list[DirectoryOperator] = Field(description="at most 1,000")
+
+
+class StatusSet(OutModel):
+    status: StatusName
+
+
+class OperatorStatusSet(OutModel):
+    id_op: int
+    status: StatusName
+
+
+class CallActionDone(OutModel):
+    id_call: str
+    done: Literal["answer", "decline", "hang_up", "hold", "unhold", "transfer"]
+
+
+class ClickToCallPlaced(OutModel):
+    id_call: str = Field(description="the new call: its events follow on the stream")
+    ticket_id: str | None
+
+
+class SimulatedCallPlaced(OutModel):
+    id_call: str
+    from_: str = Field(alias="from", description="the caller, as E.164 digits")
+    to: str = Field(description="the number called, as E.164 digits")

@@ -19,25 +19,16 @@ from functools import lru_cache
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
-from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from voicemgmt.web.dependencies import ContainerDep
-from voicemgmt.web.errors import error_response
+from voicemgmt.web.errors import ErrorBody, error_response
 
 router = APIRouter(tags=["operations"])
 
 METRICS_CHALLENGE = 'Bearer realm="Voice Management metrics"'
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-class MetricsError(BaseModel):
-    """The error body of ``/metrics`` (the product's error shape; no ``details``)."""
-
-    status: int = Field(examples=[401])
-    err_code: str = Field(examples=["metrics_token_required"])
-    err_msg: str = Field(examples=["a Bearer token (VM_METRICS_TOKEN) is required"])
 
 
 _EXPOSITION_EXAMPLE = """\
@@ -61,9 +52,9 @@ voicemgmt_calls_waiting{account="1",group="1"} 3.0
                 }
             },
         },
-        401: {"model": MetricsError, "description": "No Bearer token, or not the right one"},
-        403: {"model": MetricsError, "description": "The client's address is not allowed"},
-        404: {"model": MetricsError, "description": "The endpoint is off (nothing configured)"},
+        401: {"model": ErrorBody, "description": "No Bearer token, or not the right one"},
+        403: {"model": ErrorBody, "description": "The client's address is not allowed"},
+        404: {"model": ErrorBody, "description": "The endpoint is off (nothing configured)"},
     },
 )
 async def metrics(request: Request, container: ContainerDep) -> Response:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
@@ -30,12 +31,30 @@ from voicemgmt.bootstrap import Container
 from voicemgmt.domain.errors import NoSuchAccount, NoSuchToken
 from voicemgmt.services.directory import DirectoryChange
 from voicemgmt.web.dependencies import ContainerDep
+from voicemgmt.web.responses import media
 
 STATIC_DIR = Path(__file__).parent / "static"
 ANY_ACCOUNT_ORIGINS_SECONDS = 5.0
 HTML = "text/html; charset=utf-8"
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(tags=["pages"])
+_PAGE = media(HTML, "The page (static HTML; everything it shows comes from the API)")
+
+
+def _query(name: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "schema": {"type": "string"}, "description": description}
+
+
+_TOKEN_SESSION = _query("token_session", "the SSO token of POST /vm/token; else a login form")
+_BANNER_QUERY = {
+    "parameters": [
+        _TOKEN_SESSION,
+        _query("fiche_num", "a number to pre-fill for a call (guide §2), E.164 digits"),
+    ]
+}
+_SUPERVISOR_QUERY = {
+    "parameters": [_TOKEN_SESSION, _query("lang", "en or fr; else the browser's language")]
+}
 
 
 def content_security_policy(frame_ancestors: list[str], *, frames: bool = False) -> str:
@@ -114,18 +133,35 @@ async def _page(request: Request, container: Container, name: str) -> Response:
     return response
 
 
-@router.get("/operateurs/index.htm")
+@router.get(
+    "/operateurs/index.htm",
+    summary="The operator banner (guide §1.1), for the CRM's iframe",
+    responses=_PAGE,
+    response_class=Response,
+    openapi_extra=_BANNER_QUERY,
+)
 async def operator_banner(request: Request, container: ContainerDep) -> Response:
     return await _page(request, container, "operateurs/index.html")
 
 
-@router.get("/superviseur/index.htm")
+@router.get(
+    "/superviseur/index.htm",
+    summary="The supervisor page (guide §1.3)",
+    responses=_PAGE,
+    response_class=Response,
+    openapi_extra=_SUPERVISOR_QUERY,
+)
 async def supervisor_page(request: Request, container: ContainerDep) -> Response:
     """The supervisor page (guide §1.3), with a supervisor's ``?token_session=``."""
     return await _page(request, container, "superviseur/index.html")
 
 
-@router.get("/example/index.htm")
+@router.get(
+    "/example/index.htm",
+    summary="An example CRM page using cnx.js beside the banner",
+    responses=_PAGE,
+    response_class=Response,
+)
 async def example_crm() -> Response:
     """An example CRM page using ``cnx.js`` beside the banner (guide §4)."""
     response = FileResponse(STATIC_DIR / "example/index.html", media_type=HTML)
@@ -134,7 +170,12 @@ async def example_crm() -> Response:
     return response
 
 
-@router.get("/cnx.js")
+@router.get(
+    "/cnx.js",
+    summary="cnx.js, the CRM-side SDK (guide §4)",
+    responses=media("text/javascript; charset=utf-8", "The script"),
+    response_class=Response,
+)
 async def cnx_script() -> Response:
     """The CRM-side SDK (guide §4), included by the CRM's pages from this server."""
     return FileResponse(
@@ -144,8 +185,14 @@ async def cnx_script() -> Response:
     )
 
 
-@router.get("/cnx.d.ts")
+@router.get(
+    "/cnx.d.ts",
+    summary="cnx.js's TypeScript declarations",
+    responses=media("application/typescript; charset=utf-8", "TypeScript declarations"),
+    response_class=Response,
+)
 async def cnx_declarations() -> Response:
+    """The TypeScript declarations of ``cnx.js``, for CRMs written in TypeScript."""
     return FileResponse(
         STATIC_DIR / "cnx.d.ts",
         media_type="application/typescript; charset=utf-8",
@@ -153,20 +200,20 @@ async def cnx_declarations() -> Response:
     )
 
 
-@router.get("/example/")
-@router.get("/example")
+@router.get("/example/", include_in_schema=False)
+@router.get("/example", include_in_schema=False)
 async def example_crm_index(request: Request) -> Response:
     return RedirectResponse(_same_query("/example/index.htm", request))
 
 
-@router.get("/operateurs/")
-@router.get("/operateurs")
+@router.get("/operateurs/", include_in_schema=False)
+@router.get("/operateurs", include_in_schema=False)
 async def operator_banner_index(request: Request) -> Response:
     return RedirectResponse(_same_query("/operateurs/index.htm", request))
 
 
-@router.get("/superviseur/")
-@router.get("/superviseur")
+@router.get("/superviseur/", include_in_schema=False)
+@router.get("/superviseur", include_in_schema=False)
 async def supervisor_page_index(request: Request) -> Response:
     return RedirectResponse(_same_query("/superviseur/index.htm", request))
 

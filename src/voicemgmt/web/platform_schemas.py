@@ -63,35 +63,6 @@ class StrictIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-class ValidationProblem(BaseModel):
-    field: str = Field(description="where, e.g. 'limit' or 'call_ids.0'")
-    problem: str
-
-
-class ErrorDetails(BaseModel):
-    """What exactly was wrong; each key only when it applies."""
-
-    model_config = ConfigDict(extra="allow")
-
-    field: str | None = Field(default=None, description="the input at fault, e.g. 'date_end'")
-    value: str | None = Field(default=None, description="the value refused (numbers)")
-    unknown: list[str] | None = Field(default=None, description="call ids not in the account")
-    errors: list[ValidationProblem] | None = Field(
-        default=None, description="every problem found in the request (up to 20)"
-    )
-
-
-class ErrorOut(BaseModel):
-    """Every error answer of the platform API."""
-
-    status: int = Field(examples=[400])
-    err_code: str = Field(examples=["invalid_input"])
-    err_msg: str = Field(examples=["date_end must be after date"])
-    details: ErrorDetails | None = Field(
-        default=None, description="absent when there is nothing more to say"
-    )
-
-
 # call history
 
 

@@ -12,6 +12,8 @@ from voicemgmt.domain.errors import NoSuchNumber, PermissionDenied
 from voicemgmt.domain.phone import normalize_e164
 from voicemgmt.web.dependencies import AccountDep, ContainerDep
 from voicemgmt.web.json_body import StrictJsonRoute
+from voicemgmt.web.live_schemas import SimulatedCallPlaced
+from voicemgmt.web.responses import BASIC_AUTH, JSON_BODY, errors
 
 router = APIRouter(prefix="/api/v1/sim", route_class=StrictJsonRoute, tags=["simulation"])
 
@@ -25,8 +27,16 @@ class SimCallIn(BaseModel):
     hangup_after: float | None = Field(default=None, gt=0, le=86_400)
 
 
-@router.post("/calls", status_code=201, summary="Place a simulated inbound call")
-async def place_call(body: SimCallIn, account: AccountDep, container: ContainerDep) -> Any:
+@router.post(
+    "/calls",
+    status_code=201,
+    summary="Place a simulated inbound call",
+    response_model=SimulatedCallPlaced,
+    responses=errors(BASIC_AUTH, JSON_BODY, 403, 404),
+)
+async def place_call(
+    body: SimCallIn, account: AccountDep, container: ContainerDep
+) -> dict[str, Any]:
     switch = container.switch
     if not isinstance(switch, SimulatedSwitch):
         raise PermissionDenied("simulated calls need the simulated switch (VM_SWITCH=simulated)")

@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.responses import JSONResponse
 
 from voicemgmt.bootstrap import Container
 from voicemgmt.domain.directory import UserType
@@ -29,9 +28,30 @@ from voicemgmt.services.tokens import TokenOwner
 from voicemgmt.web.calls_api import OperatorId, StatusIn
 from voicemgmt.web.dependencies import AccountDep, ContainerDep, TokenOwnerDep
 from voicemgmt.web.json_body import StrictJsonRoute
-from voicemgmt.web.live_schemas import LiveState
+from voicemgmt.web.live_schemas import LiveSnapshot, OperatorStatusSet
+from voicemgmt.web.record_schemas import (
+    CallRecordPage,
+    ChartsOut,
+    FiguresOut,
+    SupervisionFiguresOut,
+    SupervisionRecordPage,
+)
+from voicemgmt.web.responses import (
+    BASIC_AUTH,
+    JSON_BODY,
+    PARAMS,
+    SUPERVISOR_ONLY,
+    errors,
+)
 
 router = APIRouter(prefix="/api/v1", route_class=StrictJsonRoute)
+
+# The JSON page is the response model; with format=csv (or Accept: text/csv), this instead.
+CSV_TOO: dict[str, Any] = {
+    "description": "The records: JSON by default; CSV with format=csv or Accept: text/csv "
+    "(one row per record, the JSON fields as columns; a download).",
+    "content": {"text/csv": {"schema": {"type": "string"}}},
+}
 
 
 async def _supervisor(owner: TokenOwnerDep) -> TokenOwner:
@@ -66,7 +86,8 @@ def _utc(moment: datetime) -> datetime:
     "/supervision/live",
     tags=["supervisor"],
     summary="Live operators, calls, queues",
-    response_model=LiveState,
+    response_model=LiveSnapshot,
+    responses=errors(SUPERVISOR_ONLY),
 )
 async def live(me: Supervisor, container: ContainerDep) -> dict[str, Any]:
     return await container.routing.snapshot(me.user.account_id)
@@ -76,6 +97,8 @@ async def live(me: Supervisor, container: ContainerDep) -> dict[str, Any]:
     "/supervision/operators/{id_op}/status",
     tags=["supervisor"],
     summary="Force an operator's status",
+    response_model=OperatorStatusSet,
+    responses=errors(SUPERVISOR_ONLY, JSON_BODY, 404),
 )
 async def force_status(
     id_op: OperatorId, body: StatusIn, me: Supervisor, container: ContainerDep
@@ -94,6 +117,8 @@ async def force_status(
     "/supervision/figures",
     tags=["supervisor"],
     summary="Figures per group, in total and per operator",
+    response_model=SupervisionFiguresOut,
+    responses=errors(SUPERVISOR_ONLY, PARAMS),
 )
 async def supervision_figures(
     me: Supervisor,
@@ -113,6 +138,8 @@ async def supervision_figures(
     "/supervision/charts",
     tags=["supervisor"],
     summary="Inbound calls per time slice by outcome, and the wait-time distribution",
+    response_model=ChartsOut,
+    responses=errors(SUPERVISOR_ONLY, PARAMS),
 )
 async def supervision_charts(
     me: Supervisor,
@@ -177,10 +204,12 @@ RecordQueryDep = Annotated[RecordQuery, Depends(record_query)]
     "/supervision/call-records",
     tags=["supervisor"],
     summary="The account's call records, as JSON or CSV",
+    response_model=SupervisionRecordPage,
+    responses={**errors(SUPERVISOR_ONLY, PARAMS), 200: CSV_TOO},
 )
 async def supervision_call_records(
     query: RecordQueryDep, me: Supervisor, container: ContainerDep
-) -> Response:
+) -> Response | dict[str, Any]:
     """As ``/call-records``, with each JSON record's numbers as people read them
     (``display``) and ``total``, how many records match the filters."""
     account_id = me.user.account_id
@@ -192,8 +221,7 @@ async def supervision_call_records(
         account_id, since=since, until=until, **query.filters
     )
     items = [{**r.to_json(), "display": _display(r)} for r in found]
-    page = {"limit": query.limit, "offset": query.offset, "total": total}
-    return JSONResponse({"items": items, **page})
+    return {"items": items, "limit": query.limit, "offset": query.offset, "total": total}
 
 
 def _display(record: StoredCallRecord) -> dict[str, str]:
@@ -206,18 +234,30 @@ def _display(record: StoredCallRecord) -> dict[str, str]:
 # the account
 
 
-@router.get("/call-records", tags=["call records"], summary="Call records, as JSON or CSV")
+@router.get(
+    "/call-records",
+    tags=["call records"],
+    summary="Call records, as JSON or CSV",
+    response_model=CallRecordPage,
+    responses={**errors(BASIC_AUTH, PARAMS), 200: CSV_TOO},
+)
 async def call_records(
     query: RecordQueryDep, account: AccountDep, container: ContainerDep
-) -> Response:
+) -> Response | dict[str, Any]:
     found = await query.find(container, account.id)
     if query.csv:
         return _csv(found)
     items = [r.to_json() for r in found]
-    return JSONResponse({"items": items, "limit": query.limit, "offset": query.offset})
+    return {"items": items, "limit": query.limit, "offset": query.offset}
 
 
-@router.get("/figures", tags=["call records"], summary="Per-group figures and the total")
+@router.get(
+    "/figures",
+    tags=["call records"],
+    summary="Per-group figures and the total",
+    response_model=FiguresOut,
+    responses=errors(BASIC_AUTH, PARAMS),
+)
 async def figures(
     account: AccountDep,
     container: ContainerDep,

@@ -16,7 +16,15 @@ from voicemgmt.services.tokens import parse_owner_hint, parse_token_request
 from voicemgmt.web.auth import bearer_token, client_address
 from voicemgmt.web.dependencies import AccountDep, ContainerDep, TokenOwnerDep
 from voicemgmt.web.json_body import StrictJsonRoute, json_body
-from voicemgmt.web.platform_schemas import ErrorOut
+from voicemgmt.web.responses import (
+    BASIC_AUTH,
+    BEARER,
+    BEARER_SECURITY,
+    JSON_BODY,
+    NOT_JSON_BODY,
+    OutModel,
+    errors,
+)
 
 router = APIRouter(prefix="/vm", tags=["SSO tokens (guide §1)"])
 sessions_router = APIRouter(prefix="/vm", tags=["sessions"], route_class=StrictJsonRoute)
@@ -56,15 +64,6 @@ _TOKEN_BODY: dict[str, Any] = {
 }
 
 
-_NOT_JSON: dict[int | str, dict[str, Any]] = {
-    415: {
-        "model": ErrorOut,
-        "description": "A body sent without Content-Type: application/json "
-        "(err_code unsupported_media_type)",
-    }
-}
-
-
 class TokenAnswer(BaseModel):
     status: int = 200
     token: str
@@ -72,7 +71,9 @@ class TokenAnswer(BaseModel):
     user_type: UserType
     id_agent: int | None = None
     id_admin: int | None = None
-    kept: bool = False
+    kept: bool = Field(
+        default=False, description="true when keep=1 gave back the user's live token"
+    )
 
 
 class TokenInfo(BaseModel):
@@ -81,7 +82,15 @@ class TokenInfo(BaseModel):
     id_agent: int | None = None
     id_admin: int | None = None
     expires_at: datetime
-    ip: str | None = None
+    ip: str | None = Field(default=None, description="the ip given when the token was made")
+
+
+class TokenDeleted(OutModel):
+    status: int = 200
+    deleted: bool = Field(description="always true: the token no longer works")
+    user_type: UserType
+    id_agent: int | None = Field(default=None, description="the owner, if an operator")
+    id_admin: int | None = Field(default=None, description="the owner, if a supervisor")
 
 
 class Me(BaseModel):
@@ -90,8 +99,8 @@ class Me(BaseModel):
     id_admin: int | None = None
     name: str
     email: str
-    account: str
-    expires_at: datetime
+    account: str = Field(description="the account's name")
+    expires_at: datetime = Field(description="when the token ends unless used (it slides)")
 
 
 def _ids(user: UserRef) -> dict[str, int]:
@@ -104,8 +113,8 @@ def _ids(user: UserRef) -> dict[str, int]:
     response_model=TokenAnswer,
     response_model_exclude_none=True,
     openapi_extra=_TOKEN_BODY,
-    responses=_NOT_JSON,
     summary="Get an SSO token for an operator or a supervisor",
+    responses=errors(BASIC_AUTH, 400, 404, 413, 415),
 )
 async def create_token(
     request: Request, account: AccountDep, container: ContainerDep
@@ -121,7 +130,13 @@ async def create_token(
     )
 
 
-@router.delete("/token/{token}", responses=_NOT_JSON, summary="Invalidate an SSO token (logout)")
+@router.delete(
+    "/token/{token}",
+    summary="Invalidate an SSO token (logout)",
+    response_model=TokenDeleted,
+    response_model_exclude_none=True,
+    responses=errors(BASIC_AUTH, 400, 404, 413, 415),
+)
 async def delete_token(
     token: str, request: Request, account: AccountDep, container: ContainerDep
 ) -> dict[str, Any]:
@@ -135,6 +150,7 @@ async def delete_token(
     response_model=TokenInfo,
     response_model_exclude_none=True,
     summary="Who an SSO token of this account belongs to",
+    responses=errors(BASIC_AUTH, 404),
 )
 async def describe_token(token: str, account: AccountDep, container: ContainerDep) -> TokenInfo:
     owner = await container.tokens.describe(account, token)
@@ -148,6 +164,7 @@ async def describe_token(token: str, account: AccountDep, container: ContainerDe
     response_model=Me,
     response_model_exclude_none=True,
     summary="Who holds the session token sent as 'Authorization: Bearer <token>'",
+    responses=errors(BEARER),
 )
 async def who_am_i(owner: TokenOwnerDep, container: ContainerDep) -> Me:
     user = owner.user
@@ -180,6 +197,7 @@ class LoginIn(BaseModel):
     response_model=TokenAnswer,
     response_model_exclude_none=True,
     summary="Log in with an operator's (or supervisor's) email and password",
+    responses=errors(401, 429, JSON_BODY),
 )
 async def log_in(body: LoginIn, request: Request, container: ContainerDep) -> TokenAnswer:
     address = client_address(request)
@@ -195,7 +213,14 @@ async def log_in(body: LoginIn, request: Request, container: ContainerDep) -> To
     )
 
 
-@sessions_router.post("/logout", summary="End the session whose token is sent as Bearer")
+@sessions_router.post(
+    "/logout",
+    summary="End the session whose token is sent as Bearer",
+    openapi_extra=BEARER_SECURITY,
+    response_model=TokenDeleted,
+    response_model_exclude_none=True,
+    responses=errors(BEARER, NOT_JSON_BODY),
+)
 async def log_out(request: Request, container: ContainerDep) -> dict[str, Any]:
     token = bearer_token(request)
     try:

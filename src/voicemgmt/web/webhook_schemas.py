@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, WithJsonSchema
 
 from voicemgmt.domain.webhooks import ALL_KINDS, AttemptView, DeliveryView, Subscription
 from voicemgmt.web.admin_schemas import StrictIn
@@ -157,6 +157,27 @@ def _delivery_fields(d: DeliveryView) -> dict[str, Any]:
     }
 
 
+# An event's data differs by kind; /events.schema.json has each kind's (its <Kind>Data).
+EventData = Annotated[
+    dict[str, Any],
+    WithJsonSchema(
+        {
+            "type": "object",
+            "description": "The event's fields: the data of this kind's frame in "
+            "/events.schema.json (docs/events.md).",
+            "properties": {
+                "id_call": {"type": "string", "description": "the call, for call.* kinds"},
+                "id_op": {
+                    "type": ["integer", "null"],
+                    "description": "the operator, when the event is about one",
+                },
+            },
+            "additionalProperties": {"description": "per kind: see /events.schema.json"},
+        }
+    ),
+]
+
+
 class WebhookPayload(BaseModel):
     """The JSON body of a delivery: the stream's event and the delivery's id."""
 
@@ -164,7 +185,7 @@ class WebhookPayload(BaseModel):
     seq: int = Field(description="the event's seq in the account's stream")
     kind: str
     at: str = Field(description="when it happened, ISO 8601 UTC")
-    data: dict[str, Any] = Field(description="the event's fields, per kind (docs/events.md)")
+    data: EventData = Field(description="the event's fields, per kind (docs/events.md)")
 
 
 class DeliveryDetailOut(DeliveryOut):

@@ -10,6 +10,14 @@ from fastapi import APIRouter, Path, Query, Response
 from voicemgmt.web.admin_api import Id, Limit, Offset
 from voicemgmt.web.dependencies import AccountDep, ContainerDep
 from voicemgmt.web.json_body import StrictJsonRoute
+from voicemgmt.web.responses import (
+    BASIC_AUTH,
+    JSON_BODY,
+    NOT_JSON_BODY,
+    PARAMS,
+    SUPERVISOR_ONLY,
+    errors,
+)
 from voicemgmt.web.supervision_api import Supervisor
 from voicemgmt.web.webhook_schemas import (
     AttemptOut,
@@ -32,7 +40,11 @@ router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"], route_class=Str
 DeliveryId = Annotated[str, Path(min_length=1, max_length=36)]
 
 
-@router.get("", summary="This account's webhook subscriptions")
+@router.get(
+    "",
+    summary="This account's webhook subscriptions",
+    responses=errors(BASIC_AUTH, PARAMS),
+)
 async def list_webhooks(
     account: AccountDep, container: ContainerDep, limit: Limit = 100, offset: Offset = 0
 ) -> WebhookListing:
@@ -44,6 +56,7 @@ async def list_webhooks(
     "",
     status_code=201,
     summary="Subscribe a URL to events; the answer shows the signing secret, once",
+    responses=errors(BASIC_AUTH, JSON_BODY),
 )
 async def create_webhook(
     body: WebhookIn, account: AccountDep, container: ContainerDep, response: Response
@@ -59,12 +72,20 @@ async def create_webhook(
     return WebhookWithSecretOut.of(subscription)
 
 
-@router.get("/{id_webhook}", summary="One subscription")
+@router.get(
+    "/{id_webhook}",
+    summary="One subscription",
+    responses=errors(BASIC_AUTH, PARAMS, 404),
+)
 async def get_webhook(id_webhook: Id, account: AccountDep, container: ContainerDep) -> WebhookOut:
     return WebhookOut.of(await container.webhooks.subscription(account.id, id_webhook))
 
 
-@router.patch("/{id_webhook}", summary="Change URL, events, description; disable or enable")
+@router.patch(
+    "/{id_webhook}",
+    summary="Change URL, events, description; disable or enable",
+    responses=errors(BASIC_AUTH, JSON_BODY, 404),
+)
 async def patch_webhook(
     id_webhook: Id, body: WebhookPatch, account: AccountDep, container: ContainerDep
 ) -> WebhookOut:
@@ -79,7 +100,12 @@ async def patch_webhook(
     return WebhookOut.of(subscription)
 
 
-@router.delete("/{id_webhook}", status_code=204, summary="Remove a subscription and its log")
+@router.delete(
+    "/{id_webhook}",
+    status_code=204,
+    summary="Remove a subscription and its log",
+    responses=errors(BASIC_AUTH, PARAMS, 404),
+)
 async def delete_webhook(id_webhook: Id, account: AccountDep, container: ContainerDep) -> None:
     await container.webhooks.delete(account.id, id_webhook)
 
@@ -87,6 +113,7 @@ async def delete_webhook(id_webhook: Id, account: AccountDep, container: Contain
 @router.post(
     "/{id_webhook}/rotate-secret",
     summary="A new signing secret (shown once); the previous one keeps signing for a while",
+    responses=errors(BASIC_AUTH, JSON_BODY, 404),
 )
 async def rotate_secret(
     id_webhook: Id,
@@ -101,7 +128,11 @@ async def rotate_secret(
     return WebhookWithSecretOut.of(subscription)
 
 
-@router.get("/{id_webhook}/deliveries", summary="The subscription's deliveries, newest first")
+@router.get(
+    "/{id_webhook}/deliveries",
+    summary="The subscription's deliveries, newest first",
+    responses=errors(BASIC_AUTH, PARAMS, 404),
+)
 async def list_deliveries(
     id_webhook: Id,
     account: AccountDep,
@@ -117,7 +148,9 @@ async def list_deliveries(
 
 
 @router.get(
-    "/{id_webhook}/deliveries/{delivery_id}", summary="One delivery, its payload and attempts"
+    "/{id_webhook}/deliveries/{delivery_id}",
+    summary="One delivery, its payload and attempts",
+    responses=errors(BASIC_AUTH, PARAMS, 404),
 )
 async def get_delivery(
     id_webhook: Id, delivery_id: DeliveryId, account: AccountDep, container: ContainerDep
@@ -130,6 +163,7 @@ async def get_delivery(
     "/{id_webhook}/deliveries/{delivery_id}/redeliver",
     status_code=202,
     summary="Send a delivery again (same id and body), whatever became of it",
+    responses=errors(BASIC_AUTH, PARAMS, NOT_JSON_BODY, 404),
 )
 async def redeliver(
     id_webhook: Id, delivery_id: DeliveryId, account: AccountDep, container: ContainerDep
@@ -149,6 +183,7 @@ LAST_ATTEMPTS = 5
     "/webhooks",
     tags=["supervisor"],
     summary="The account's webhooks, their state and latest attempts (supervisor page)",
+    responses=errors(SUPERVISOR_ONLY),
 )
 async def supervision_webhooks(me: Supervisor, container: ContainerDep) -> WebhookStatusListing:
     account_id = me.user.account_id
