@@ -297,7 +297,8 @@ class CallLives:
     follows a call's life (offered or dialled → answered → held/resumed → ended, transferred
     or withdrawn) and holds one call at a time."""
 
-    def __init__(self) -> None:
+    def __init__(self, operator: int | None = None) -> None:
+        self.operator = operator  # one operator's own stream, or the account's (None)
         self.current: dict[int, tuple[str, str]] = {}  # operator → (call, "offered"|"talking")
         self.ended: set[str] = set()
 
@@ -328,6 +329,8 @@ class CallLives:
         elif isinstance(event, ev.CallHeld | ev.CallResumed):
             assert current.get(event.id_op) == (event.id_call, "talking"), event
         elif isinstance(event, ev.CallTransferred):
+            if self.operator not in (None, event.from_op):
+                return  # the target's stream: it never showed them the transferring one's call
             assert current.get(event.from_op) == (event.id_call, "talking"), event
             del current[event.from_op]
 
@@ -356,7 +359,7 @@ def test_each_operator_sees_their_calls_in_the_order_of_their_lives(
     # Each operator's own stream (the account's, filtered) tells them the end of every call
     # it showed them.
     for operator_id in OPERATORS:
-        own = CallLives()
+        own = CallLives(operator_id)
         for event in run.log:
             if operator_id in operators_concerned(event.kind, event_json(event)):
                 own.see(event)
