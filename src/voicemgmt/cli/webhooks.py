@@ -22,6 +22,8 @@ webhook_app = typer.Typer(
 )
 
 IdOpt = Annotated[int, typer.Option("--id", help="The webhook's id_webhook.")]
+AccountOpt = Annotated[str, typer.Option("--account", help="The account's API login.")]
+DatabaseOpt = Annotated[str | None, typer.Option("--database", show_default=False)]
 
 
 def _main() -> Any:
@@ -37,14 +39,14 @@ def _row(subscription: Subscription, *, secret: bool = False) -> dict[str, Any]:
 
 @webhook_app.command("add")
 def webhook_add(
-    account: Annotated[str, typer.Option("--account", help="The account's API login.")],
+    account: AccountOpt,
     url: Annotated[str, typer.Option(help="https:// URL receiving the POSTs.")],
     event: Annotated[
         list[str] | None,
         typer.Option(help="An event kind to send (repeat); default: every kind."),
     ] = None,
     description: Annotated[str, typer.Option(help="What it is for.")] = "",
-    database: Annotated[str | None, typer.Option("--database", show_default=False)] = None,
+    database: DatabaseOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """Subscribe a URL; prints the signing secret, shown only this once."""
@@ -62,8 +64,8 @@ def webhook_add(
 
 @webhook_app.command("list")
 def webhook_list(
-    account: Annotated[str, typer.Option("--account", help="The account's API login.")],
-    database: Annotated[str | None, typer.Option("--database", show_default=False)] = None,
+    account: AccountOpt,
+    database: DatabaseOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """List an account's webhooks with their state."""
@@ -78,9 +80,9 @@ def webhook_list(
 
 @webhook_app.command("show")
 def webhook_show(
-    account: Annotated[str, typer.Option("--account", help="The account's API login.")],
+    account: AccountOpt,
     id_webhook: IdOpt,
-    database: Annotated[str | None, typer.Option("--database", show_default=False)] = None,
+    database: DatabaseOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """One webhook and its last attempts."""
@@ -113,9 +115,9 @@ def _set_active(account: str, id_webhook: int, active: bool, database: str | Non
 
 @webhook_app.command("disable")
 def webhook_disable(
-    account: Annotated[str, typer.Option("--account", help="The account's API login.")],
+    account: AccountOpt,
     id_webhook: IdOpt,
-    database: Annotated[str | None, typer.Option("--database", show_default=False)] = None,
+    database: DatabaseOpt = None,
 ) -> None:
     """Stop deliveries (pending ones wait)."""
     _set_active(account, id_webhook, False, database)
@@ -123,9 +125,9 @@ def webhook_disable(
 
 @webhook_app.command("enable")
 def webhook_enable(
-    account: Annotated[str, typer.Option("--account", help="The account's API login.")],
+    account: AccountOpt,
     id_webhook: IdOpt,
-    database: Annotated[str | None, typer.Option("--database", show_default=False)] = None,
+    database: DatabaseOpt = None,
 ) -> None:
     """Resume deliveries, also after an automatic disabling."""
     _set_active(account, id_webhook, True, database)
@@ -133,9 +135,9 @@ def webhook_enable(
 
 @webhook_app.command("delete")
 def webhook_delete(
-    account: Annotated[str, typer.Option("--account", help="The account's API login.")],
+    account: AccountOpt,
     id_webhook: IdOpt,
-    database: Annotated[str | None, typer.Option("--database", show_default=False)] = None,
+    database: DatabaseOpt = None,
 ) -> None:
     """Remove a webhook with its outbox and log."""
     m = _main()
@@ -150,13 +152,13 @@ def webhook_delete(
 
 @webhook_app.command("rotate-secret")
 def webhook_rotate_secret(
-    account: Annotated[str, typer.Option("--account", help="The account's API login.")],
+    account: AccountOpt,
     id_webhook: IdOpt,
     keep_previous: Annotated[
         int,
         typer.Option(help="Seconds the previous secret keeps signing too (0 to 604800).", min=0),
     ] = 86_400,
-    database: Annotated[str | None, typer.Option("--database", show_default=False)] = None,
+    database: DatabaseOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """A new signing secret, printed once."""
@@ -174,13 +176,13 @@ def webhook_rotate_secret(
 
 @webhook_app.command("deliveries")
 def webhook_deliveries(
-    account: Annotated[str, typer.Option("--account", help="The account's API login.")],
+    account: AccountOpt,
     id_webhook: IdOpt,
     state: Annotated[
         str | None, typer.Option(help="Only pending, delivered or failed ones.")
     ] = None,
     limit: Annotated[int, typer.Option(help="How many, newest first.", min=1, max=1000)] = 50,
-    database: Annotated[str | None, typer.Option("--database", show_default=False)] = None,
+    database: DatabaseOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """A webhook's deliveries, newest first."""
@@ -198,10 +200,10 @@ def webhook_deliveries(
 
 @webhook_app.command("redeliver")
 def webhook_redeliver(
-    account: Annotated[str, typer.Option("--account", help="The account's API login.")],
+    account: AccountOpt,
     id_webhook: IdOpt,
     delivery: Annotated[str, typer.Option(help="The delivery's id (VM-Webhook-Id).")],
-    database: Annotated[str | None, typer.Option("--database", show_default=False)] = None,
+    database: DatabaseOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """Queue a delivery again (same id and body); the server sends it."""
@@ -220,7 +222,7 @@ def webhook_redeliver(
 
 @webhook_app.command("allow-private")
 def webhook_allow_private(
-    account: Annotated[str, typer.Option("--account", help="The account's API login.")],
+    account: AccountOpt,
     allow: Annotated[
         bool,
         typer.Option(
@@ -229,7 +231,7 @@ def webhook_allow_private(
             "(an on-premises CRM), or not (the default).",
         ),
     ],
-    database: Annotated[str | None, typer.Option("--database", show_default=False)] = None,
+    database: DatabaseOpt = None,
 ) -> None:
     """Platform administrators only: private webhook targets for one account (SSRF risk)."""
     m = _main()
