@@ -105,7 +105,7 @@ async def deliveries_per_second(
         webhook_concurrency=int(os.environ.get("BENCH_CONCURRENCY", "100")),
     )
     container = build(settings)
-    await container.start(deliver_webhooks=True)
+    await container.start(serving=True)
     try:
         account = await container.directory.create_account(
             login="bench", name="Bench", password="bench-password"

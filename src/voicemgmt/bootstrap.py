@@ -16,6 +16,7 @@ from voicemgmt.adapters.passwords import Argon2Hasher
 from voicemgmt.adapters.secret_box import SecretBox
 from voicemgmt.adapters.sql.call_records import SqlCallRecords
 from voicemgmt.adapters.sql.engine import create_engine, migrate
+from voicemgmt.adapters.sql.live_calls import SqlLiveCalls
 from voicemgmt.adapters.sql.repository import SqlUnitOfWork
 from voicemgmt.adapters.sql.sip_devices import SqlSipDevices
 from voicemgmt.adapters.sql.sip_registrations import SqlSipRegistrations
@@ -35,6 +36,7 @@ from voicemgmt.services.authentication import (
 from voicemgmt.services.call_records import CallRecordService
 from voicemgmt.services.directory import DirectoryService
 from voicemgmt.services.events import EventBus, Retention
+from voicemgmt.services.live_calls import LiveCalls
 from voicemgmt.services.ports import UnitOfWork
 from voicemgmt.services.routing import RoutingService
 from voicemgmt.services.sessions import SessionService
@@ -58,6 +60,7 @@ class Container:
     switch: Switch
     call_records: CallRecordService
     routing: RoutingService
+    live_calls: LiveCalls
     sessions: SessionService
     sip_devices: SipDeviceService
     metrics: Metrics
@@ -67,18 +70,21 @@ class Container:
     def unit_of_work(self) -> UnitOfWork:
         return SqlUnitOfWork(self.engine)
 
-    async def start(self, *, deliver_webhooks: bool = False) -> None:
-        """Bring the database schema up to date (safe at every start), then take calls; the
-        server also delivers webhooks (a CLI command does not)."""
+    async def start(self, *, serving: bool = False) -> None:
+        """Bring the database schema up to date (safe at every start), then take calls. A
+        serving node (not a CLI command) also delivers webhooks, closes the calls it left
+        open if it was killed, and keeps its heartbeat (``services/live_calls.py``)."""
         await migrate(self.engine)
-        if deliver_webhooks:
+        if serving:
             # before routing, so that the recorders see the events of this process's start
             await self.webhook_dispatcher.start()
+            await self.live_calls.start()
         await self.routing.start()
 
     async def close(self) -> None:
         try:
-            await self.routing.close()
+            await self.routing.close()  # every call ended, with its record
+            await self.live_calls.close()  # if it started
             await self.webhook_dispatcher.close()
             await self.bus.aclose()
         finally:
@@ -146,7 +152,11 @@ def build(settings: Settings, *, telephony: bool = True) -> Container:
         ttl=timedelta(seconds=settings.token_ttl_seconds),
         slide_granularity=timedelta(seconds=settings.token_slide_granularity_seconds),
     )
-    routing = RoutingService(unit_of_work, bus, records, switch, clock, observer=metrics)
+    live_store = SqlLiveCalls(engine)
+    node = settings.effective_node
+    routing = RoutingService(
+        unit_of_work, bus, records, live_store, switch, clock, node=node, observer=metrics
+    )
     metrics.add(RoutingCollector(routing))
 
     def throttle() -> LoginThrottle:
@@ -202,6 +212,15 @@ def build(settings: Settings, *, telephony: bool = True) -> Container:
         switch=switch,
         call_records=CallRecordService(records),
         routing=routing,
+        live_calls=LiveCalls(
+            live_store,
+            bus,
+            clock,
+            node,
+            heartbeat=settings.node_heartbeat_seconds,
+            dead_after=settings.node_dead_after_seconds,
+            observer=metrics,
+        ),
         sessions=SessionService(
             unit_of_work, tokens, authenticator.password_checks, throttle(), bus, routing, clock
         ),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import socket
 from pathlib import Path
 from typing import Any, Literal
 
@@ -59,6 +60,12 @@ class Settings(BaseSettings):
     sim_customer_answer_after: float = Field(default=3.0, ge=0)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    # this serving process's name (live calls are stored under it); default: host name:port
+    node: str = Field(default="", max_length=100, pattern=r"^[A-Za-z0-9._:-]*$")
+    # how often a serving node says it is alive, and after how long without it another node
+    # closes the calls it left open (services/live_calls.py)
+    node_heartbeat_seconds: float = Field(default=5.0, ge=0.05, le=60)
+    node_dead_after_seconds: float = Field(default=30.0, ge=1, le=3600)
     secret_key: SecretStr | None = None
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     log_format: Literal["text", "json"] = "text"
@@ -160,6 +167,16 @@ class Settings(BaseSettings):
         if value is not None and len(value.get_secret_value()) < MIN_SECRET_KEY_LENGTH:
             raise ValueError(f"secret_key must be at least {MIN_SECRET_KEY_LENGTH} characters")
         return value
+
+    @model_validator(mode="after")
+    def _dead_after_beats(self) -> Settings:
+        if self.node_dead_after_seconds < 3 * self.node_heartbeat_seconds:
+            raise ValueError("node_dead_after_seconds must be at least 3 heartbeats")
+        return self
+
+    @property
+    def effective_node(self) -> str:
+        return self.node or f"{socket.gethostname()}:{self.port}"[:100]
 
     @property
     def effective_database_url(self) -> str:

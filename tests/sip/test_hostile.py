@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import socket
+import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
@@ -17,8 +18,11 @@ import pytest
 
 from tests.sip.peers import free_udp_port, need
 from tests.sip.platform import SipPlatform, sip_platform
+from tests.support import run_on
 from tests.test_calls_api import eventually
+from voicemgmt.adapters.sql.tables import live_calls
 from voicemgmt.adapters.switch.sip.message import Response, parse
+from voicemgmt.bootstrap import Container
 
 pytestmark = pytest.mark.sip
 CORPUS = Path(__file__).parent / "corpus"
@@ -202,3 +206,35 @@ def test_a_burst_of_sipp_calls_all_end_with_a_record(platform: SipPlatform, tmp_
         return len(items) == calls and all(r["outcome"] == "abandoned" for r in items)
 
     eventually(all_recorded, timeout=20)
+
+
+def test_the_first_answer_to_an_invite_comes_once_the_call_is_stored(
+    platform: SipPlatform,
+) -> None:
+    """What the caller is told survives a crash: no response (not even 100 Trying) before the
+    call's trace is in the database (services/live_calls.py). Another writer holds SQLite's
+    write lock for a second: the INVITE gets nothing meanwhile, then its answer."""
+    database = Path(platform.settings.data_dir) / "voicemgmt.db"
+    peer = Peer(platform)
+    writer = sqlite3.connect(database, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # the write lock: the server's step must wait
+    try:
+        peer.send(peer.request("INVITE", body=SDP.format(formats="0")))
+        peer.sock.settimeout(1.0)
+        with pytest.raises(TimeoutError):
+            peer.sock.recv(65535)
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    peer.sock.settimeout(10)
+    first = parse(peer.sock.recv(65535))
+    stored = run_on(platform.settings, count_live_calls)
+    peer.close()
+    assert isinstance(first, Response)
+    assert first.status in (100, 200)  # 200: answered at once, for its queue music
+    assert stored == 1
+
+
+async def count_live_calls(container: Container) -> int:
+    async with container.engine.connect() as connection:
+        return len((await connection.execute(live_calls.select())).all())

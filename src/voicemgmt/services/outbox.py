@@ -1,12 +1,13 @@
 """Each account's outbox: what routing steps leave behind, delivered in the order of the steps.
 
-A step of the routing core ends some calls (their records) and causes events. The routing
-service posts them here while it holds the account's lock, so posts are in step order, and
-returns the lock at once; one task per account then delivers them: the records of every
-waiting post in one transaction, then each post's events on the account's stream. So a
-record is always stored before its ``call.ended`` is published (a client that sees the event
-can read the record), events keep the order of the steps, and the database sees one write
-per batch instead of one per call when calls end together.
+A step of the routing core ends some calls (their records), changes others (their traces,
+``services/live_calls.py``) and causes events. The routing service posts them here while it
+holds the account's lock, so posts are in step order, and returns the lock at once; one task
+per account then delivers them: the records and traces of every waiting post in one
+transaction, then each post's events on the account's stream. So a call is durable before
+anything about it is published or acknowledged, a record is always stored before its
+``call.ended`` is published (a client that sees the event can read the record), events keep
+the order of the steps, and the database sees one write per batch instead of one per call.
 
 A post's future resolves once its records are stored and its events published (or fails
 with the storage's error, in which case its events are not published).
@@ -20,12 +21,14 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from voicemgmt.domain.routing.model import CallRecord
 from voicemgmt.observability.logs import no_call
-from voicemgmt.services.call_records import CallRecordStore
 from voicemgmt.services.events import EventBus
+
+if TYPE_CHECKING:  # live_calls reports to an OutboxObserver
+    from voicemgmt.services.live_calls import LiveCallStore
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +52,7 @@ def _future() -> asyncio.Future[None]:
 @dataclass(slots=True)
 class _Post:
     records: Sequence[CallRecord]
+    traces: Sequence[tuple[str, dict[str, Any]]]
     events: Sequence[tuple[str, Mapping[str, Any]]]
     at: datetime
     done: asyncio.Future[None] = field(default_factory=_future)
@@ -59,12 +63,14 @@ class AccountOutbox:
     def __init__(
         self,
         account_id: int,
-        records: CallRecordStore,
+        store: LiveCallStore,
+        node: str,
         bus: EventBus,
         observer: OutboxObserver | None = None,
     ) -> None:
         self._account_id = account_id
-        self._records = records
+        self._store = store
+        self._node = node
         self._bus = bus
         self._observer = observer
         self._pending: list[_Post] = []
@@ -75,12 +81,13 @@ class AccountOutbox:
     def post(
         self,
         records: Sequence[CallRecord],
+        traces: Sequence[tuple[str, dict[str, Any]]],
         events: Sequence[tuple[str, Mapping[str, Any]]],
         at: datetime,
     ) -> asyncio.Future[None]:
-        """Queue one step's records and events; never waits."""
-        item = _Post(records, events, at)
-        if not records and not events:
+        """Queue one step's records, traces (call id, trace) and events; never waits."""
+        item = _Post(records, traces, events, at)
+        if not records and not traces and not events:
             item.done.set_result(None)
             return item.done
         self._pending.append(item)
@@ -100,9 +107,12 @@ class AccountOutbox:
         while self._pending:
             batch, self._pending = self._pending, []
             records = [record for item in batch for record in item.records]
+            traces = {id_call: (trace, item.at) for item in batch for id_call, trace in item.traces}
+            for record in records:  # ended in this batch: the record replaces the trace
+                traces.pop(record.id_call, None)
             try:
-                if records:
-                    await self._records.add_many(self._account_id, records)
+                if records or traces:
+                    await self._store.commit(self._account_id, self._node, records, traces)
             except Exception as exc:
                 for item in batch:
                     _fail(item, exc)

@@ -55,7 +55,7 @@ async def _purge_expired_tokens(container: Container) -> None:
 def create_app(container: Container) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await container.start(deliver_webhooks=True)
+        await container.start(serving=True)
         housekeeping = asyncio.create_task(_purge_expired_tokens(container))
         try:
             yield

@@ -56,7 +56,7 @@ def _clip(value: str, column: Any) -> str:
     return value[: _length(column)]
 
 
-def _row_values(account_id: int, record: CallRecord) -> dict[str, Any]:
+def record_row(account_id: int, record: CallRecord) -> dict[str, Any]:
     if not 1 <= len(record.id_call) <= _length(_c.id_call):
         raise InvalidInput(f"a call id has 1 to {_length(_c.id_call)} characters")
     if record.direction not in ("in", "out"):
@@ -196,7 +196,7 @@ class SqlCallRecords:
     async def add_many(self, account_id: int, records: Sequence[CallRecord]) -> None:
         if not records:
             return
-        rows = [_row_values(account_id, record) for record in records]
+        rows = [record_row(account_id, record) for record in records]
         statement = self._upsert(call_records).on_conflict_do_nothing(index_elements=["id_call"])
         try:
             async with self._engine.begin() as connection:

@@ -331,3 +331,25 @@ webhook_attempts = Table(
     Index("ix_webhook_attempts_delivery_row", "delivery_row"),
     sqlite_autoincrement=True,
 )
+
+# Live calls (migration 0014): the trace of each call in progress, kept in the transaction of
+# the routing step that changed it and deleted in the one that stores its record
+# (services/live_calls.py), and each serving node's heartbeat.
+live_calls = Table(
+    "live_calls",
+    metadata,
+    Column("id_call", String(40), primary_key=True),
+    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("node", String(100), nullable=False),
+    Column("trace", JSON, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index("ix_live_calls_node", "node"),
+)
+
+nodes = Table(
+    "nodes",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("seen_at", UtcDateTime, nullable=False),
+)

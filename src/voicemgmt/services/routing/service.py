@@ -2,10 +2,12 @@
 
 It is the one place where the I/O-free core meets the world. For every input (an operator's
 action through the API, a report from the phone system, a timer) it takes the account's lock,
-feeds the core with the current time, posts the finished calls' records and the events to the
-account's outbox (``services/outbox.py``: records stored before events are published, in step
-order, in batches), re-arms the account's timer and lets go of the lock; once the outbox has
-delivered the step, it sends the switch its commands and returns.
+feeds the core with the current time, posts the finished calls' records, the traces of the
+calls the step changed (``services/live_calls.py``) and the events to the account's outbox
+(``services/outbox.py``: records and traces stored before events are published, in step order,
+in batches), re-arms the account's timer and lets go of the lock; once the outbox has delivered
+the step, it sends the switch its commands and returns. So a call is in the database before
+its caller is answered anything (HTTP 201, SIP 100 Trying).
 
 An account's desk (its core, outbox, lock and timer) is built on first use (``desk.py``);
 inbound calls find their account through the numbers cache (``numbers.py``).
@@ -27,11 +29,13 @@ from voicemgmt.domain.errors import NoSuchCall, NotFound, NumberNotAllowed
 from voicemgmt.domain.phone import normalize_e164
 from voicemgmt.domain.routing import events as ev
 from voicemgmt.domain.routing.core import RoutingCore, Step
+from voicemgmt.domain.routing.durable import trace_of
 from voicemgmt.domain.routing.model import Presence, Side
 from voicemgmt.observability.logs import about_call, no_call
 from voicemgmt.services.call_records import CallRecordStore
 from voicemgmt.services.directory import DirectoryChange
 from voicemgmt.services.events import EventBus
+from voicemgmt.services.live_calls import LiveCallStore
 from voicemgmt.services.live_state import event_json, live_snapshot
 from voicemgmt.services.outbox import AccountOutbox, OutboxObserver
 from voicemgmt.services.ports import Clock, UnitOfWorkFactory
@@ -54,11 +58,16 @@ class RoutingService:
         uow: UnitOfWorkFactory,
         bus: EventBus,
         records: CallRecordStore,
+        live: LiveCallStore,
         switch: Switch,
         clock: Clock,
+        *,
+        node: str,
         observer: OutboxObserver | None = None,
     ) -> None:
         self._uow = uow
+        self._live = live
+        self._node = node
         self._observer = observer
         self._bus = bus
         self._records = records
@@ -333,22 +342,32 @@ class RoutingService:
     def _deliver(
         self, desk: Desk, step: Step
     ) -> tuple[asyncio.Future[None], list[ev.SwitchCommand]]:
-        """Post the step's records and events to the account's outbox (in step order: the
-        caller holds the account's lock) and re-arm the timer; return what resolves once
-        they are delivered, and the commands to send."""
-        ended = [e.record for e in step.events if isinstance(e, ev.CallEnded)]
-        for record in ended:
-            self._call_accounts.pop(record.id_call, None)
-            if log.isEnabledFor(logging.DEBUG):
-                with about_call(record.id_call):
-                    log.debug("call ended %s (%s)", record.outcome.value, record.disconnect_reason)
+        """Post the step's records, the traces of the calls it changed and its events to the
+        account's outbox (in step order: the caller holds the account's lock) and re-arm the
+        timer; return what resolves once they are delivered, and the commands to send."""
+        ended = []
+        changed: set[str] = set()
         for event in step.events:
-            if isinstance(event, ev.OperatorStatusChanged):
+            if isinstance(event, ev.CallEnded):
+                record = event.record
+                ended.append(record)
+                self._call_accounts.pop(record.id_call, None)
+                if log.isEnabledFor(logging.DEBUG):
+                    with about_call(record.id_call):
+                        log.debug(
+                            "call ended %s (%s)", record.outcome.value, record.disconnect_reason
+                        )
+            elif isinstance(event, ev.OperatorStatusChanged):
                 shown = desk.shown_since.get(event.id_op)
                 if shown is None or shown[0] != event.status.value:
                     desk.shown_since[event.id_op] = (event.status.value, self._now())
+            else:
+                changed.add(event.id_call)  # type: ignore[attr-defined]
+        changed.update(command.call_id for command in step.commands)
+        calls = desk.core.calls
+        traces = [(id_call, trace_of(calls[id_call])) for id_call in changed if id_call in calls]
         delivered = desk.outbox.post(
-            ended, [(e.kind, event_json(e)) for e in step.events], self._now_dt()
+            ended, traces, [(e.kind, event_json(e)) for e in step.events], self._now_dt()
         )
         self._arm(desk)
         return delivered, step.commands
@@ -397,7 +416,7 @@ class RoutingService:
                 return desk
             directory = await load_directory(self._uow, account_id)
             self._numbers.remember(account_id, directory.numbers)
-            outbox = AccountOutbox(account_id, self._records, self._bus, self._observer)
+            outbox = AccountOutbox(account_id, self._live, self._node, self._bus, self._observer)
             presences = await self._records.presences(account_id)
             # today's calls (UTC): what fewest_calls and round robin go on from
             today = self._now_dt().replace(hour=0, minute=0, second=0, microsecond=0)

@@ -165,7 +165,6 @@ class RequestHandler:
         if len(self.calls) >= self.options.max_calls or self.transport.layer.busy:
             self._respond(transaction, response_to(request, 503, headers=[("retry-after", "5")]))
             return
-        self._respond(transaction, response_to(request, 100))
         call = SipCall(self._new_call_id(), "in")
         call.caller = e164_digits(request.from_.uri.user) or ""
         try:
@@ -181,7 +180,19 @@ class RequestHandler:
         self._invites[id(transaction)] = leg
         reports = self.reports
         assert reports is not None
-        call.report("inbound_call", lambda: reports.inbound_call(call.id, call.caller, called))
+
+        async def announce() -> None:
+            # 100 Trying once the platform stored the call (its trace, services/live_calls.py):
+            # what the caller was told survives a crash. Unless the platform already answered.
+            try:
+                await reports.inbound_call(call.id, call.caller, called)
+            except Exception:
+                self.end_call(call, 503)  # not stored: refused, never half-taken
+                raise
+            if transaction.last_response is None:
+                self._respond(transaction, response_to(request, 100))
+
+        call.report("inbound_call", announce)
 
     def _admit(self, request: Request, source: Address, now: float) -> Response | None:
         if self.trunk.allowed_source(source):
@@ -212,6 +223,9 @@ class RequestHandler:
     # provided by the driver ------------------------------------------------------------------
 
     def digit(self, call: SipCall, digit: str) -> None:
+        raise NotImplementedError
+
+    def end_call(self, call: SipCall, status: int) -> None:
         raise NotImplementedError
 
     def spawn(self, coroutine: object) -> None:
