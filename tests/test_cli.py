@@ -675,7 +675,7 @@ def test_serve_answers_healthz(tmp_path: Path) -> None:
         )
         try:
             answer = None
-            deadline = time.monotonic() + 15
+            deadline = time.monotonic() + 60  # a loaded machine starts slowly
             while answer is None and time.monotonic() < deadline:
                 assert server.poll() is None, serve_log.read_text()
                 try:
