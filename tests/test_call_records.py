@@ -23,17 +23,14 @@ from voicemgmt.adapters.sql.repository import count_rows
 from voicemgmt.bootstrap import Container
 from voicemgmt.domain.errors import InvalidInput, NoSuchAccount, NoSuchOperator
 from voicemgmt.domain.routing.model import CallRecord, Outcome, Side
-from voicemgmt.services.call_records import (
-    CSV_COLUMNS,
+from voicemgmt.services.call_records import CallRecordService, StoredCallRecord, record_json
+from voicemgmt.services.record_csv import CSV_COLUMNS, records_to_csv
+from voicemgmt.services.record_figures import (
     WAIT_BINS,
-    CallRecordService,
     Charts,
     GroupFigures,
     OperatorFigures,
     OperatorTally,
-    StoredCallRecord,
-    record_json,
-    records_to_csv,
 )
 
 T = TypeVar("T")

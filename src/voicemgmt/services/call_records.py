@@ -1,42 +1,33 @@
-"""Call records (CDRs): the stored form, the storage port, figures, CSV export, use cases.
+"""Call records (CDRs): the stored form, the storage port, the use cases.
 
 A record is what a finished call leaves behind (``CallRecord``, emitted by the routing core in
 ``CallEnded``). Records are named after the platform API's fields (SPEC §6) and are kept per
 account; reading them is always scoped to one account and to a time window on ``started_at``,
 ``since`` included, ``until`` excluded.
 
-Figures (``GroupFigures``) cover the **inbound** calls of the window that reached a group
-(``id_group`` set; the routing core gives every inbound call the group of its number). Each call
-counts once, in the group where it ended (a call that overflowed from group A to group B counts
-in B), so the total row is exactly the sum of the group rows:
-
-- ``offered``: calls; ``answered``, ``abandoned``, ``missed``, ``overflowed``, ``failed``: calls
-  by outcome (they add up to ``offered``);
-- a call *queued* when ``duration_wait > 0`` or it was answered; calls that never waited and
-  were not answered (they ended in the IVR, or were refused at once because nobody was logged
-  in) are left out of the wait figures;
-- ``average_wait``: mean ``duration_wait`` of the queued calls, whatever their outcome
-  (answered, abandoned, missed...); ``longest_wait``: the largest; both ``None`` if none queued;
-- ``average_talk``: mean ``duration_comm`` of the answered calls, ``None`` if none;
-- ``answered_within``: answered calls with ``duration_wait <= service_level_seconds`` (a wait
-  equal to the threshold is within);
-- ``service_level = answered_within / offered``, between 0 and 1; ``None`` when nothing was
-  offered. Calls abandoned early count against it, as every offered call is in the divisor.
+Figures are defined in ``record_figures.py``; CSV export is ``record_csv.py``.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from voicemgmt.domain.errors import InvalidInput
 from voicemgmt.domain.routing.model import CallRecord, Outcome, Side
+from voicemgmt.services.record_figures import (
+    MAX_BUCKETS,
+    MIN_BUCKET_SECONDS,
+    Charts,
+    GroupFigures,
+    OperatorFigures,
+    OperatorTally,
+    iso,
+    ms,
+)
 
 MAX_WINDOW = timedelta(days=31)
 MAX_PAGE = 1000
@@ -45,15 +36,6 @@ MAX_CALL_ID = 40  # the stored id's length
 MAX_ID = 2**31 - 1  # ids are 32-bit integers in the store
 MAX_SERVICE_LEVEL_SECONDS = 3600.0
 DIRECTIONS = ("in", "out")
-
-
-def _iso(moment: datetime) -> str:
-    """ISO 8601 in UTC to the millisecond, with a ``Z``: one fixed shape for every date."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _ms(seconds: float) -> float:
-    return round(seconds, 3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,8 +97,8 @@ class StoredCallRecord:
         return {
             "id_call": self.id_call,
             "id_appel": self.id_call,
-            "date": _iso(self.started_at),
-            "date_end": _iso(self.ended_at),
+            "date": iso(self.started_at),
+            "date_end": iso(self.ended_at),
             "direction": self.direction,
             "caller_number": self.caller_number,
             "service_number": self.service_number,
@@ -125,13 +107,13 @@ class StoredCallRecord:
             "outcome": self.outcome.value,
             "ended_by": self.ended_by.value,
             "disconnect_reason": self.disconnect_reason,
-            "duration": _ms(self.duration),
-            "duration_ring": _ms(self.duration_ring),
-            "duration_svi": _ms(self.duration_svi),
-            "duration_wait": _ms(self.duration_wait),
-            "duration_comm": _ms(self.duration_comm),
-            "duration_hold": _ms(self.duration_hold),
-            "post_appel": _ms(self.post_appel),
+            "duration": ms(self.duration),
+            "duration_ring": ms(self.duration_ring),
+            "duration_svi": ms(self.duration_svi),
+            "duration_wait": ms(self.duration_wait),
+            "duration_comm": ms(self.duration_comm),
+            "duration_hold": ms(self.duration_hold),
+            "post_appel": ms(self.post_appel),
             "operators_offered": list(self.operators_offered),
             "overflowed_from": list(self.overflowed_from),
             "ticket_id": self.ticket_id,
@@ -142,116 +124,6 @@ class StoredCallRecord:
 def record_json(record: CallRecord) -> dict[str, Any]:
     """A fresh record (from ``CallEnded``) in the same shape as a stored one."""
     return StoredCallRecord.from_record(record).to_json()
-
-
-@dataclass(frozen=True, slots=True)
-class GroupFigures:
-    """One group's figures over a window, or the total of all groups (``id_group`` None)."""
-
-    id_group: int | None
-    offered: int
-    answered: int
-    abandoned: int
-    missed: int
-    overflowed: int
-    failed: int
-    answered_within: int
-    average_wait: float | None
-    longest_wait: float | None
-    average_talk: float | None
-
-    @property
-    def service_level(self) -> float | None:
-        return self.answered_within / self.offered if self.offered else None
-
-    def to_json(self) -> dict[str, Any]:
-        def seconds(value: float | None) -> float | None:
-            return None if value is None else _ms(value)
-
-        level = self.service_level
-        return {
-            "id_group": self.id_group,
-            "offered": self.offered,
-            "answered": self.answered,
-            "abandoned": self.abandoned,
-            "missed": self.missed,
-            "overflowed": self.overflowed,
-            "failed": self.failed,
-            "answered_within": self.answered_within,
-            "average_wait": seconds(self.average_wait),
-            "longest_wait": seconds(self.longest_wait),
-            "average_talk": seconds(self.average_talk),
-            "service_level": None if level is None else round(level, 4),
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class OperatorFigures:
-    """What one operator handled over a window: answered calls, both directions."""
-
-    id_op: int
-    answered: int
-    talk: float
-
-    def to_json(self) -> dict[str, Any]:
-        return {"id_op": self.id_op, "answered": self.answered, "talk": _ms(self.talk)}
-
-
-@dataclass(frozen=True, slots=True)
-class OperatorTally:
-    """What a routing core rebuilt after a restart takes back of one operator's calls since a
-    moment: how many they answered (``calls_taken``) and when the last of them started."""
-
-    answered: int
-    last_answered: datetime
-
-
-# Upper bounds (seconds, excluded) of the wait-time distribution's bins; the last is open.
-WAIT_BINS = (10, 20, 30, 60, 120, 300)
-MIN_BUCKET_SECONDS = 60
-MAX_BUCKETS = 3000
-
-
-@dataclass(frozen=True, slots=True)
-class Charts:
-    """Inbound calls of a window by time bucket and outcome, and the wait distribution.
-
-    The calls are those of ``GroupFigures`` (inbound, with a group), so every bucket's
-    outcomes add up to the calls that started in it, the buckets to ``offered``, and the wait
-    bins to the queued calls (the same definition as ``average_wait``).
-    """
-
-    since: datetime
-    until: datetime
-    bucket_seconds: int
-    buckets: dict[int, dict[str, int]]  # bucket index from since → outcome → calls
-    waits: dict[int, int]  # bin index into WAIT_BINS (len: the open last one) → calls
-
-    def to_json(self) -> dict[str, Any]:
-        count = math.ceil((self.until - self.since).total_seconds() / self.bucket_seconds)
-        zero = {o.value: 0 for o in Outcome}
-        bounds = [0, *WAIT_BINS]
-        return {
-            "since": _iso(self.since),
-            "until": _iso(self.until),
-            "bucket_seconds": self.bucket_seconds,
-            "buckets": [
-                {
-                    "start": _iso(self.since + timedelta(seconds=index * self.bucket_seconds)),
-                    **zero,
-                    **self.buckets.get(index, {}),
-                }
-                for index in range(count)
-            ],
-            "wait": [
-                {
-                    "from": low,
-                    "to": WAIT_BINS[index] if index < len(WAIT_BINS) else None,
-                    "calls": self.waits.get(index, 0),
-                }
-                for index, low in enumerate(bounds)
-            ],
-        }
 
 
 class CallRecordStore(Protocol):
@@ -338,57 +210,6 @@ class CallRecordStore(Protocol):
     ) -> dict[int, OperatorTally]:
         """Per operator with calls answered (both directions) in records started since then."""
         ...
-
-
-CSV_COLUMNS = (
-    "id_call",
-    "id_appel",
-    "date",
-    "date_end",
-    "direction",
-    "caller_number",
-    "service_number",
-    "id_group",
-    "id_op",
-    "outcome",
-    "ended_by",
-    "disconnect_reason",
-    "duration",
-    "duration_ring",
-    "duration_svi",
-    "duration_wait",
-    "duration_comm",
-    "duration_hold",
-    "post_appel",
-    "operators_offered",
-    "overflowed_from",
-    "ticket_id",
-    "variables",
-)
-
-# A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection").
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        text = ""
-    elif isinstance(value, list | dict):
-        text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    else:
-        text = str(value)
-    return "'" + text if text.startswith(_FORMULA_STARTS) else text
-
-
-def records_to_csv(records: Iterable[StoredCallRecord]) -> str:
-    """RFC 4180 CSV with a header row; lists and ``variables`` as JSON text in their cell."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
-    for record in records:
-        row = record.to_json()
-        writer.writerow([_cell(row[column]) for column in CSV_COLUMNS])
-    return out.getvalue()
 
 
 def _check_window(since: datetime, until: datetime) -> None:

@@ -23,7 +23,8 @@ from voicemgmt.domain.directory import UserType
 from voicemgmt.domain.errors import PermissionDenied
 from voicemgmt.domain.phone import display_number
 from voicemgmt.domain.routing.model import Outcome, Presence
-from voicemgmt.services.call_records import MAX_ID, StoredCallRecord, records_to_csv
+from voicemgmt.services.call_records import MAX_ID, StoredCallRecord
+from voicemgmt.services.record_csv import records_to_csv
 from voicemgmt.services.tokens import TokenOwner
 from voicemgmt.web.calls_api import OperatorId, StatusIn
 from voicemgmt.web.dependencies import AccountDep, ContainerDep, TokenOwnerDep

@@ -8,40 +8,39 @@ call must not lose its record over a long string. Figures are aggregated by the 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Integer,
     Row,
     and_,
-    case,
-    cast,
-    extract,
     func,
     literal,
-    null,
-    or_,
     select,
-    union_all,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from voicemgmt.adapters.sql.record_figures import (
+    charts_of,
+    charts_query,
+    figures_of,
+    figures_query,
+    operator_figures_of,
+    operator_figures_query,
+)
 from voicemgmt.adapters.sql.tables import call_records, operator_presence, operators
 from voicemgmt.domain.errors import InvalidInput, NoSuchAccount, NoSuchOperator
 from voicemgmt.domain.routing.model import CallRecord, Outcome, Presence, Side
-from voicemgmt.services.call_records import (
-    WAIT_BINS,
+from voicemgmt.services.call_records import StoredCallRecord
+from voicemgmt.services.record_figures import (
     Charts,
     GroupFigures,
     OperatorFigures,
     OperatorTally,
-    StoredCallRecord,
 )
 
 _c = call_records.c
@@ -140,43 +139,6 @@ def _where(
     if direction is not None:
         conditions.append(_c.direction == direction)
     return and_(*conditions)
-
-
-def _figure_columns(service_level_seconds: float) -> list[Any]:
-    answered = _c.outcome == Outcome.ANSWERED.value
-    queued = or_(_c.duration_wait > 0, answered)
-
-    def calls(condition: ColumnElement[bool]) -> Any:
-        # SUM over no row is NULL: the total row of an empty window must still say 0.
-        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
-
-    return [
-        func.count().label("offered"),
-        *(calls(_c.outcome == o.value).label(o.value) for o in Outcome),
-        calls(and_(answered, _c.duration_wait <= service_level_seconds)).label("within"),
-        func.avg(case((queued, _c.duration_wait))).label("average_wait"),
-        func.max(case((queued, _c.duration_wait))).label("longest_wait"),
-        func.avg(case((answered, _c.duration_comm))).label("average_talk"),
-    ]
-
-
-def _figures(row: Row[Any]) -> GroupFigures:
-    def seconds(value: Any) -> float | None:
-        return None if value is None else float(value)
-
-    return GroupFigures(
-        id_group=row.id_group,
-        offered=int(row.offered),
-        answered=int(row.answered),
-        abandoned=int(row.abandoned),
-        missed=int(row.missed),
-        overflowed=int(row.overflowed),
-        failed=int(row.failed),
-        answered_within=int(row.within),
-        average_wait=seconds(row.average_wait),
-        longest_wait=seconds(row.longest_wait),
-        average_talk=seconds(row.average_talk),
-    )
 
 
 class SqlCallRecords:
@@ -283,34 +245,19 @@ class SqlCallRecords:
         inbound = and_(
             _where(account_id, since, until, None, None, None, "in"), _c.id_group.is_not(None)
         )
-        columns = _figure_columns(service_level_seconds)
-        by_group = select(_c.id_group, *columns).where(inbound).group_by(_c.id_group)
-        total = select(cast(null(), Integer).label("id_group"), *columns).where(inbound)
-        # One statement, so the total and the groups read the same snapshot of the table.
-        statement = union_all(by_group, total)
         async with self._engine.connect() as connection:
-            rows = [_figures(row) for row in await connection.execute(statement)]
-        groups = sorted((r for r in rows if r.id_group is not None), key=lambda r: r.id_group or 0)
-        return [*groups, *(r for r in rows if r.id_group is None)]
+            rows = await connection.execute(figures_query(inbound, service_level_seconds))
+            return figures_of(rows)
 
     async def operator_figures(
         self, account_id: int, *, since: datetime, until: datetime
     ) -> list[OperatorFigures]:
-        where = and_(
+        answered = and_(
             _where(account_id, since, until, None, None, Outcome.ANSWERED, None),
             _c.id_op.is_not(None),
         )
-        statement = (
-            select(_c.id_op, func.count().label("answered"), func.sum(_c.duration_comm))
-            .where(where)
-            .group_by(_c.id_op)
-            .order_by(_c.id_op)
-        )
         async with self._engine.connect() as connection:
-            return [
-                OperatorFigures(int(row[0]), int(row[1]), float(row[2] or 0))
-                for row in await connection.execute(statement)
-            ]
+            return operator_figures_of(await connection.execute(operator_figures_query(answered)))
 
     async def charts(
         self,
@@ -321,56 +268,14 @@ class SqlCallRecords:
         bucket_seconds: int,
         id_group: int | None = None,
     ) -> Charts:
-        origin = math.floor(since.timestamp())
         inbound = and_(
             _where(account_id, since, until, id_group, None, None, "in"), _c.id_group.is_not(None)
         )
-        if self._dialect == "postgresql":  # EXTRACT gives numeric; a cast would round
-            elapsed = extract("epoch", _c.started_at) - origin
-            bucket: Any = cast(func.floor(elapsed / bucket_seconds), Integer)
-        else:  # SQLite keeps UTC text, which strftime reads as UTC, to the whole second
-            seconds = cast(func.strftime("%s", _c.started_at), Integer) - origin
-            bucket = seconds // bucket_seconds  # integers: "/" floors (they are >= 0)
-        answered = _c.outcome == Outcome.ANSWERED.value
-        wait_bin = case(
-            (~or_(_c.duration_wait > 0, answered), None),  # never queued: not in the waits
-            *((_c.duration_wait < bound, index) for index, bound in enumerate(WAIT_BINS)),
-            else_=len(WAIT_BINS),
+        query = charts_query(
+            inbound, since, bucket_seconds, postgresql=self._dialect == "postgresql"
         )
-        # Each record's bucket and bin in a subquery, grouped outside it: PostgreSQL would not
-        # take two copies of an expression with bound parameters as one GROUP BY expression.
-        calls = (
-            select(bucket.label("bucket"), _c.outcome.label("outcome"), wait_bin.label("bin"))
-            .where(inbound)
-            .subquery()
-        )
-        by_bucket = select(
-            literal("t").label("part"), calls.c.bucket, calls.c.outcome, func.count()
-        ).group_by(calls.c.bucket, calls.c.outcome)
-        by_wait = (
-            select(
-                literal("w").label("part"), calls.c.bin, cast(null(), _c.outcome.type), func.count()
-            )
-            .where(calls.c.bin.is_not(None))
-            .group_by(calls.c.bin)
-        )
-        buckets: dict[int, dict[str, int]] = {}
-        waits: dict[int, int] = {}
         async with self._engine.connect() as connection:  # one statement: one snapshot
-            for part, key, outcome, count in await connection.execute(
-                union_all(by_bucket, by_wait)
-            ):
-                if part == "t":
-                    buckets.setdefault(int(key), {})[str(outcome)] = int(count)
-                else:
-                    waits[int(key)] = int(count)
-        return Charts(
-            since=datetime.fromtimestamp(origin, UTC),
-            until=until,
-            bucket_seconds=bucket_seconds,
-            buckets=buckets,
-            waits=waits,
-        )
+            return charts_of(await connection.execute(query), since, until, bucket_seconds)
 
     async def set_presence(
         self, account_id: int, operator_id: int, presence: str, since: datetime

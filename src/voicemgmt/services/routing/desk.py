@@ -19,9 +19,9 @@ from voicemgmt.domain.errors import InvalidInput
 from voicemgmt.domain.ivr import IvrScript, parse_ivr
 from voicemgmt.domain.routing.core import RoutingCore, Step
 from voicemgmt.domain.routing.model import GroupPolicy, Presence
-from voicemgmt.services.call_records import OperatorTally
 from voicemgmt.services.outbox import AccountOutbox
 from voicemgmt.services.ports import UnitOfWorkFactory
+from voicemgmt.services.record_figures import OperatorTally
 
 log = logging.getLogger(__name__)
 
