@@ -13,9 +13,17 @@ of a click-to-call).
 
 from __future__ import annotations
 
+import secrets
+import time
 from typing import Protocol
 
 from voicemgmt.domain.routing.events import SwitchCommand
+
+
+def new_call_id() -> str:
+    """A call's id, made by whoever brings the call in (a switch, a click-to-call): unique and
+    roughly time-ordered — milliseconds, then 40 random bits (21 characters or fewer)."""
+    return f"{int(time.time() * 1000):x}{secrets.token_hex(5)}"
 
 
 class SwitchReports(Protocol):

@@ -26,8 +26,6 @@ import asyncio
 import itertools
 import logging
 import math
-import secrets
-import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -51,18 +49,13 @@ from voicemgmt.domain.routing.events import (
     Unhold,
 )
 from voicemgmt.observability.logs import about_call, call_context
-from voicemgmt.services.switch import SwitchReports
+from voicemgmt.services.switch import SwitchReports, new_call_id
 
 log = logging.getLogger(__name__)
 
 DTMF = frozenset("0123456789*#")
 MAX_DTMF = 100
 ENDED_CALLS_REMEMBERED = 10_000  # so that a late RingOperator cannot revive an ended call
-
-
-def new_call_id() -> str:
-    """Sortable by creation time (milliseconds), unique by 40 random bits."""
-    return f"{int(time.time() * 1000):x}{secrets.token_hex(5)}"
 
 
 def _seconds(value: float, name: str) -> None:

@@ -5,6 +5,6 @@ one account's core with its outbox, built from the directory; ``numbers`` is the
 platform's numbers through which inbound calls find their account.
 """
 
-from voicemgmt.services.routing.service import RoutingService, new_call_id
+from voicemgmt.services.routing.service import RoutingService
 
-__all__ = ["RoutingService", "new_call_id"]
+__all__ = ["RoutingService"]

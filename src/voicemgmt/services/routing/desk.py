@@ -1,5 +1,5 @@
 """One account's desk: its routing core, its outbox, its lock and timer, built from the
-directory and kept in step with it.
+directory and kept in step with it; what each step leaves behind goes to its outbox.
 
 A core is built on first use from the directory (groups and their settings, operators and
 their memberships, numbers and their IVR scripts) and from each operator's last chosen status;
@@ -11,14 +11,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from voicemgmt.domain.directory import Number
 from voicemgmt.domain.errors import InvalidInput
 from voicemgmt.domain.ivr import IvrScript, parse_ivr
+from voicemgmt.domain.routing import events as ev
 from voicemgmt.domain.routing.core import RoutingCore, Step
-from voicemgmt.domain.routing.model import GroupPolicy, Presence
+from voicemgmt.domain.routing.durable import trace_of
+from voicemgmt.domain.routing.model import CallRecord, GroupPolicy, Presence
+from voicemgmt.observability.logs import no_call
+from voicemgmt.services.live_state import event_json
 from voicemgmt.services.outbox import AccountOutbox
 from voicemgmt.services.ports import UnitOfWorkFactory
 from voicemgmt.services.record_figures import OperatorTally
@@ -49,6 +54,42 @@ class Desk:
     loaded_at: float = field(default_factory=time.monotonic)
     # operator → (status shown, since when): "time in status" as a banner shows it
     shown_since: dict[int, tuple[str, float]] = field(default_factory=dict)
+
+    def arm(self, now: float | None, due: Callable[[int], None]) -> None:
+        """Call ``due(account_id)`` when the core's next timer is due (never, if ``now`` is
+        None: routing stopped), replacing the timer set before."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        wake = self.core.next_wakeup
+        if wake is None or now is None:
+            return
+        loop = asyncio.get_running_loop()
+        self.timer = loop.call_later(max(0.0, wake - now), due, self.account_id, context=no_call())
+
+    def post(
+        self, step: Step, now: float, at: datetime
+    ) -> tuple[list[CallRecord], asyncio.Future[None]]:
+        """Post what ``step`` leaves behind to the outbox: the records of the calls it ended,
+        the traces of those it changed (named by its events and commands), its events. The
+        caller holds the lock (posts are in step order). Returns the records, and what
+        resolves once everything is delivered."""
+        ended: list[CallRecord] = []
+        changed: set[str] = set()
+        for event in step.events:
+            if isinstance(event, ev.CallEnded):
+                ended.append(event.record)
+            elif isinstance(event, ev.OperatorStatusChanged):
+                shown = self.shown_since.get(event.id_op)
+                if shown is None or shown[0] != event.status.value:
+                    self.shown_since[event.id_op] = (event.status.value, now)
+            else:
+                changed.add(event.id_call)  # type: ignore[attr-defined]
+        changed.update(command.call_id for command in step.commands)
+        calls = self.core.calls
+        traces = [(id_call, trace_of(calls[id_call])) for id_call in changed if id_call in calls]
+        events = [(event.kind, event_json(event)) for event in step.events]
+        return ended, self.outbox.post(ended, traces, events, at)
 
 
 async def load_directory(uow_factory: UnitOfWorkFactory, account_id: int) -> DeskDirectory:

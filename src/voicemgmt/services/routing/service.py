@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 import time
 from collections.abc import Callable, Coroutine
 from datetime import datetime
@@ -29,27 +28,21 @@ from voicemgmt.domain.errors import NoSuchCall, NotFound, NumberNotAllowed
 from voicemgmt.domain.phone import normalize_e164
 from voicemgmt.domain.routing import events as ev
 from voicemgmt.domain.routing.core import RoutingCore, Step
-from voicemgmt.domain.routing.durable import trace_of
 from voicemgmt.domain.routing.model import Presence, Side
 from voicemgmt.observability.logs import about_call, no_call
 from voicemgmt.services.call_records import CallRecordStore
 from voicemgmt.services.directory import DirectoryChange
 from voicemgmt.services.events import EventBus
 from voicemgmt.services.live_calls import LiveCallStore
-from voicemgmt.services.live_state import event_json, live_snapshot
+from voicemgmt.services.live_state import live_snapshot
 from voicemgmt.services.outbox import AccountOutbox, OutboxObserver
 from voicemgmt.services.ports import Clock, UnitOfWorkFactory
 from voicemgmt.services.routing.desk import Desk, apply_directory, load_directory, new_desk
 from voicemgmt.services.routing.numbers import MAX_AGE as DIRECTORY_MAX_AGE
 from voicemgmt.services.routing.numbers import NumberCache
-from voicemgmt.services.switch import Switch
+from voicemgmt.services.switch import Switch, new_call_id
 
 log = logging.getLogger(__name__)
-
-
-def new_call_id() -> str:
-    """Unique and roughly time-ordered: milliseconds, then 40 random bits."""
-    return f"{int(time.time() * 1000):x}{secrets.token_hex(5)}"
 
 
 class RoutingService:
@@ -345,43 +338,14 @@ class RoutingService:
         """Post the step's records, the traces of the calls it changed and its events to the
         account's outbox (in step order: the caller holds the account's lock) and re-arm the
         timer; return what resolves once they are delivered, and the commands to send."""
-        ended = []
-        changed: set[str] = set()
-        for event in step.events:
-            if isinstance(event, ev.CallEnded):
-                record = event.record
-                ended.append(record)
-                self._call_accounts.pop(record.id_call, None)
-                if log.isEnabledFor(logging.DEBUG):
-                    with about_call(record.id_call):
-                        log.debug(
-                            "call ended %s (%s)", record.outcome.value, record.disconnect_reason
-                        )
-            elif isinstance(event, ev.OperatorStatusChanged):
-                shown = desk.shown_since.get(event.id_op)
-                if shown is None or shown[0] != event.status.value:
-                    desk.shown_since[event.id_op] = (event.status.value, self._now())
-            else:
-                changed.add(event.id_call)  # type: ignore[attr-defined]
-        changed.update(command.call_id for command in step.commands)
-        calls = desk.core.calls
-        traces = [(id_call, trace_of(calls[id_call])) for id_call in changed if id_call in calls]
-        delivered = desk.outbox.post(
-            ended, traces, [(e.kind, event_json(e)) for e in step.events], self._now_dt()
-        )
-        self._arm(desk)
+        ended, delivered = desk.post(step, self._now(), self._now_dt())
+        for record in ended:
+            self._call_accounts.pop(record.id_call, None)
+            if log.isEnabledFor(logging.DEBUG):
+                with about_call(record.id_call):
+                    log.debug("call ended %s (%s)", record.outcome.value, record.disconnect_reason)
+        desk.arm(None if self._closed else self._now(), self._spawn_tick)
         return delivered, step.commands
-
-    def _arm(self, desk: Desk) -> None:
-        if desk.timer is not None:
-            desk.timer.cancel()
-            desk.timer = None
-        wake = desk.core.next_wakeup
-        if wake is None or self._closed:
-            return
-        loop = asyncio.get_running_loop()
-        delay = max(0.0, wake - self._now())
-        desk.timer = loop.call_later(delay, self._spawn_tick, desk.account_id, context=no_call())
 
     def _spawn_tick(self, account_id: int) -> None:
         self._spawn(self._tick(account_id))

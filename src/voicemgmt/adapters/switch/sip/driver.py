@@ -54,16 +54,12 @@ from voicemgmt.domain.routing.events import (
 from voicemgmt.domain.sip import SipDevice
 from voicemgmt.observability.logs import about_call
 from voicemgmt.services.sip_devices import SipDirectory, SipRegistrationStore
-from voicemgmt.services.switch import SwitchReports
+from voicemgmt.services.switch import SwitchReports, new_call_id
 
 log = logging.getLogger(__name__)
 ENDED_REMEMBERED = 10_000
 DEVICE_CACHE_SECONDS = 5.0
 PURGE_SECONDS = 300.0  # expired registrations are deleted this often
-
-
-def new_call_id() -> str:
-    return f"{int(time.time() * 1000):x}{secrets.token_hex(5)}"
 
 
 class SipSwitch(RequestHandler):
