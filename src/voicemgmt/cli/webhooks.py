@@ -27,9 +27,9 @@ DatabaseOpt = Annotated[str | None, typer.Option("--database", show_default=Fals
 
 
 def _main() -> Any:
-    from voicemgmt.cli import main  # the shared options and runner; imported late (cycle)
+    from voicemgmt.cli import common  # the shared options and runner
 
-    return main
+    return common
 
 
 def _row(subscription: Subscription, *, secret: bool = False) -> dict[str, Any]:
