@@ -9,7 +9,8 @@ them to exit codes; adapters translate their own exceptions into these at the bo
     │   ├── InvalidPhoneNumber
     │   ├── TokenOwnerMismatch
     │   ├── InvalidWebhookUrl        not an acceptable webhook URL (scheme, syntax, name)
-    │   └── WebhookTargetRefused     a webhook URL pointing at a private address (SSRF)
+    │   ├── WebhookTargetRefused     a webhook URL pointing at a private address (SSRF)
+    │   └── InvalidSavedState        a routing core's saved state that cannot be loaded
     ├── NotFound                     (answered the same whether absent or another account's)
     │   ├── NoSuchAccount
     │   ├── NoSuchOperator
@@ -18,6 +19,7 @@ them to exit codes; adapters translate their own exceptions into these at the bo
     │   ├── NoSuchNumber
     │   ├── NoSuchToken
     │   ├── NoSuchCall
+    │   ├── NoSuchIvrStep            a saved IVR session's step is not in the script any more
     │   ├── NoSuchWebhook
     │   └── NoSuchWebhookDelivery
     ├── Conflict                     the request is well-formed but clashes with stored state
@@ -79,6 +81,14 @@ class WebhookTargetRefused(InvalidInput):
     error_id = "webhook_target_refused"
 
 
+class InvalidSavedState(InvalidInput):
+    """A routing core's saved state (or a call's or IVR session's) that this version cannot
+    load: another format, a missing or mistyped field, a number out of range, a reference to
+    something the state does not hold. Nothing was loaded."""
+
+    error_id = "invalid_saved_state"
+
+
 class NotFound(VoiceManagementError):
     error_id = "not_found"
 
@@ -109,6 +119,13 @@ class NoSuchToken(NotFound):
 
 class NoSuchCall(NotFound):
     error_id = "unknown_call"
+
+
+class NoSuchIvrStep(NotFound):
+    """A saved IVR session stood at a step its number's script no longer has (or has as
+    another kind of step): the script was edited since."""
+
+    error_id = "unknown_ivr_step"
 
 
 class NoSuchWebhook(NotFound):

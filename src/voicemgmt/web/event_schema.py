@@ -38,6 +38,7 @@ class OfferEndReason(StrEnum):
     CALLER_HUNG_UP = "caller_hung_up"
     ENDED = "ended"  # the call left the queue (max wait, overflow) or the platform ended it
     STATUS_CHANGED = "status_changed"  # the operator left 'online' (or was deleted)
+    TAKEN_OVER = "taken_over"  # another node took the account over and decides again
 
 
 class StatusReason(StrEnum):
@@ -57,6 +58,7 @@ class StatusReason(StrEnum):
     CALLER_HUNG_UP = "caller_hung_up"
     ENDED = "ended"
     STATUS_CHANGED = "status_changed"
+    TAKEN_OVER = "taken_over"
 
 
 class Direction(StrEnum):
@@ -197,7 +199,7 @@ class CallRecord(_Closed):
     ended_by: Side
     disconnect_reason: str = Field(
         description="Why it ended: 'normal', 'max_wait', 'nobody_logged_in', "
-        "'operator_no_answer', an IVR's reason, or the phone network's."
+        "'operator_no_answer', 'group_gone', an IVR's reason, or the phone network's."
     )
     duration: Seconds
     duration_ring: Seconds

@@ -383,6 +383,15 @@ class _StepReader:
         )
 
 
+def parse_prompt(raw: object) -> Prompt:
+    """One prompt, ``{"text": ...}`` or ``{"audio": file name}``, checked as a script's are;
+    raises ``InvalidInput``."""
+    prompt = _StepReader("prompt", {"prompt": raw}).prompt("prompt")
+    if prompt is None:
+        raise _error("", "prompt", "a prompt is required")
+    return prompt
+
+
 def parse_ivr(config: object) -> IvrScript:
     """Validate an administrator's script; raises ``InvalidInput`` naming the step and field."""
     raw = _check_fields(config, "ivr", "", {"start", "steps", "max_duration"}, {"start", "steps"})

@@ -11,9 +11,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
+from typing import Any
 
+from voicemgmt.domain import saved as read
+from voicemgmt.domain.errors import InvalidInput, NoSuchIvrStep
 from voicemgmt.domain.ivr.script import (
     DIGITS,
+    MAX_ATTEMPTS,
+    MAX_DIGITS,
+    MAX_GROUP_ID,
     CollectStep,
     GroupTarget,
     IvrScript,
@@ -23,6 +29,14 @@ from voicemgmt.domain.ivr.script import (
     Step,
     StepTarget,
     Target,
+    parse_prompt,
+)
+
+SAVED_FORMAT = 1  # the version of ``IvrSession.save``'s shape; ``load`` refuses another
+_KINDS: dict[type, str] = {PlayStep: "play", MenuStep: "menu", CollectStep: "collect"}
+_SAVED_FIELDS = frozenset(
+    {"format", "step", "kind", "prompts", "deadline", "failures", "typed", "variables"}
+    | {"path", "started_at", "outcome"}
 )
 
 
@@ -127,6 +141,123 @@ class IvrSession:
     def path(self) -> tuple[str, ...]:
         """Step ids in the order entered (a step entered again appears again)."""
         return tuple(self._path)
+
+    # saved and loaded ---------------------------------------------------------------------
+
+    def save(self) -> dict[str, Any]:
+        """The session as JSON-ready values, without its script (the caller keeps that).
+
+        ``step`` and ``kind``: where the caller stands; ``prompts``: still to play, the first
+        playing; ``deadline``: of the input awaited (``max_duration`` is the script's);
+        ``failures``, ``typed``, ``variables``, ``path``, ``started_at``; ``outcome``: null
+        while it runs, else ``{"group": id}`` or ``{"hangup": reason}``.
+        """
+        outcome = self._outcome
+        return {
+            "format": SAVED_FORMAT,
+            "step": self._step.id,
+            "kind": _KINDS[type(self._step)],
+            "prompts": [prompt.to_json() for prompt in self._prompts],
+            "deadline": self._deadline,
+            "failures": self._failures,
+            "typed": self._typed,
+            "variables": dict(self._variables),
+            "path": list(self._path),
+            "started_at": self._started_at,
+            "outcome": (
+                None
+                if outcome is None
+                else {"group": outcome.group_id}
+                if isinstance(outcome, RouteToGroup)
+                else {"hangup": outcome.reason.value}
+            ),
+        }
+
+    @classmethod
+    def load(cls, script: IvrScript, call_id: str, saved: object) -> IvrSession:
+        """The session ``save`` returned, going on through ``script`` (reloaded by the caller).
+
+        Raises ``InvalidSavedState`` for a value ``save`` cannot have written, and
+        ``NoSuchIvrStep`` if the script has no step of that id and kind any more (the number's
+        IVR was edited): the routing core's ``restore`` then sends the call to its number's
+        group with the variables collected so far (``saved_variables``), as if the IVR had
+        routed it there, rather than hang up on a caller because of an edit.
+        """
+        fields = cls._read(saved)
+        step = script.steps.get(fields["step"])
+        if step is None or _KINDS[type(step)] != fields["kind"]:
+            raise NoSuchIvrStep(
+                f"the IVR has no {fields['kind']} step {fields['step'][:64]!r} any more",
+                step=fields["step"][:64],
+            )
+        session = cls(script, call_id)
+        session._step = step
+        session._prompts = fields["prompts"]
+        session._deadline = fields["deadline"]
+        session._failures = fields["failures"]
+        session._typed = fields["typed"]
+        session._variables = fields["variables"]
+        session._path = fields["path"]
+        session._started_at = fields["started_at"]
+        session._outcome = fields["outcome"]
+        return session
+
+    @classmethod
+    def saved_variables(cls, saved: object) -> dict[str, str]:
+        """The variables a saved session had collected; raises ``InvalidSavedState``."""
+        variables: dict[str, str] = cls._read(saved)["variables"]
+        return variables
+
+    @staticmethod
+    def _read(saved: object) -> dict[str, Any]:
+        where = "ivr"
+        raw = read.record(saved, where, _SAVED_FIELDS)
+        read.version(raw, where, SAVED_FORMAT)
+        kind = read.text(raw["kind"], f"{where}.kind")
+        if kind not in _KINDS.values():
+            raise read.invalid(f"{where}.kind", "must be play, menu or collect")
+        prompts: list[Prompt] = []
+        for i, prompt in enumerate(read.items(raw["prompts"], f"{where}.prompts")[:3]):
+            try:
+                prompts.append(parse_prompt(prompt))
+            except InvalidInput as exc:
+                raise read.invalid(f"{where}.prompts[{i}]", exc.message) from exc
+        if len(raw["prompts"]) > 2:  # a notice, then the step's own prompt, at most
+            raise read.invalid(f"{where}.prompts", "holds more than two prompts")
+        typed = read.text(raw["typed"], f"{where}.typed")
+        if len(typed) > MAX_DIGITS or not set(typed) <= DIGITS:
+            raise read.invalid(f"{where}.typed", f"must be at most {MAX_DIGITS} digits")
+        variables = read.text_map(raw["variables"], f"{where}.variables")
+        outcome: Outcome | None = None
+        if raw["outcome"] is not None:
+            shape = raw["outcome"]
+            if not isinstance(shape, dict):
+                raise read.invalid(f"{where}.outcome", "must be a JSON object or null")
+            if shape.keys() == {"group"}:
+                group = read.count(shape["group"], f"{where}.outcome.group", 1, MAX_GROUP_ID)
+                outcome = RouteToGroup(group, dict(variables))
+            elif shape.keys() == {"hangup"}:
+                reason = read.choice(shape["hangup"], f"{where}.outcome.hangup", HangUpReason)
+                outcome = HangUp(dict(variables), reason)
+            else:
+                raise read.invalid(f"{where}.outcome", 'must be {"group": id} or {"hangup": …}')
+        path = read.items(raw["path"], f"{where}.path")
+        for i, step_id in enumerate(path):
+            read.text(step_id, f"{where}.path[{i}]")
+        return {
+            "step": read.text(raw["step"], f"{where}.step"),
+            "kind": kind,
+            "prompts": prompts,
+            "deadline": read.optional_time(raw["deadline"], f"{where}.deadline"),
+            "failures": read.count(raw["failures"], f"{where}.failures", 0, MAX_ATTEMPTS + 1),
+            "typed": typed,
+            "variables": variables,
+            "path": list(path),
+            "started_at": read.optional_time(raw["started_at"], f"{where}.started_at"),
+            "outcome": outcome,
+        }
+
+    # events --------------------------------------------------------------------------------
 
     def start(self, now: float) -> list[IvrAction]:
         if self._started_at is not None:

@@ -22,16 +22,20 @@ input returns a ``Step`` of events and switch commands, and ``next_wakeup`` says
 ``tick`` must be called.
 
 This module holds the inputs; ``transitions.py`` the state and what the core does on its own,
-``availability.py`` the index of who can take a call, ``timers.py`` the timers.
+``availability.py`` the index of who can take a call, ``timers.py`` the timers, ``state.py``
+the state saved and loaded whole (``export_state``, ``restore``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from voicemgmt.domain.errors import InvalidCallAction, InvalidInput
 from voicemgmt.domain.ivr import IvrScript, IvrSession
 from voicemgmt.domain.routing import events as ev
+from voicemgmt.domain.routing import state
 from voicemgmt.domain.routing.model import Call, GroupPolicy, OperatorState, Outcome, Presence, Side
 from voicemgmt.domain.routing.transitions import (
     CONNECTED,
@@ -285,10 +289,11 @@ class RoutingCore(Transitions):
         if (to_operator is None) == (to_group is None):
             raise InvalidInput("transfer to exactly one of an operator or a group")
         call = self._connected_to(call_id, operator_id, CONNECTED, HELD)
-        if to_operator is not None and call.group_id is None:
+        if to_operator is not None and call.group_id not in self.groups:
             # An offer needs a group's ring timeout, and somewhere to go back if unanswered.
             raise InvalidCallAction(
-                "a call outside any group (a click-to-call) can be transferred to a group only"
+                "a call outside any group (a click-to-call, or its group was deleted) can be "
+                "transferred to a group only"
             )
         if to_operator is not None:
             target = self._operator(to_operator)
@@ -321,6 +326,27 @@ class RoutingCore(Transitions):
         call = self._call(call_id)
         if call.state is IN_IVR and call.ivr is not None:
             self._ivr_actions(now, call, call.ivr.prompt_finished(now))
+        return self._flush()
+
+    # saved and loaded whole (state.py) ---------------------------------------------------
+
+    def export_state(self, now: float) -> dict[str, Any]:
+        """The runtime state, JSON-ready and whole: calls, operators, queues, timers."""
+        return state.export_state(self, now)
+
+    def restore(self, now: float, saved: object, *, scripts: Mapping[str, IvrScript]) -> Step:
+        """Load ``export_state``'s ``saved`` over this core, freshly configured from the
+        directory; IVR sessions go on over ``scripts`` (by number). The step holds what the
+        directory's changes since the export caused. Raises ``InvalidSavedState``, nothing
+        loaded, for state it cannot load."""
+        state.restore(self, now, saved, scripts)
+        return self._flush()
+
+    def re_decide_offers(self, now: float, reason: str = "taken_over") -> Step:
+        """Withdraw every ringing offer and offer the calls again, as a node that took the
+        account over must: it cannot know whether a ring reached the phone. Not counted as
+        unanswered; a click-to-call ringing its own operator is left alone."""
+        state.re_decide_offers(self, now, reason)
         return self._flush()
 
     @property

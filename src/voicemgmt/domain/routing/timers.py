@@ -56,6 +56,22 @@ class TimerQueue:
     def cancel(self, key: TimerKey) -> None:
         self._versions.pop(key, None)
 
+    def pending(self) -> list[tuple[float, TimerKey]]:
+        """Every live timer as (deadline, key), in the order they will fire.
+
+        Setting them with ``set_at`` in this order on an empty queue gives a queue that fires
+        exactly as this one: same deadlines, same order among equal deadlines.
+        """
+        versions = self._versions
+        live = [
+            entry
+            for entries in (self._loose, *self._lanes.values())
+            for entry in entries
+            if versions.get(entry[2]) == entry[1]
+        ]
+        live.sort()
+        return [(deadline, key) for deadline, _, key in live]
+
     @property
     def next_deadline(self) -> float | None:
         first = self._first()

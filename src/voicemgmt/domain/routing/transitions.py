@@ -33,6 +33,7 @@ from voicemgmt.domain.routing.model import (
 from voicemgmt.domain.routing.timers import TimerQueue
 
 DEFAULT_WRAP_UP_OUTBOUND = 0.0
+DEFAULT_WRAP_UP_GROUP_GONE = GroupPolicy(0).wrap_up  # after a call whose group was deleted
 
 # Enum members, read once: on Python 3.11 ``CallState.QUEUED`` goes through the slow path of
 # EnumType.__getattr__ (about 0.2 µs, ten times a global), and the core reads them dozens of
@@ -336,7 +337,10 @@ class Transitions:
         """The wrap-up an operator is given after a call (none after an unanswered one)."""
         if not answered:
             return 0.0
-        return self.groups[group].wrap_up if group is not None else DEFAULT_WRAP_UP_OUTBOUND
+        if group is None:
+            return DEFAULT_WRAP_UP_OUTBOUND
+        policy = self.groups.get(group)  # none: deleted while its call was connected
+        return policy.wrap_up if policy is not None else DEFAULT_WRAP_UP_GROUP_GONE
 
     def _stop_talk(self, now: float, call: Call) -> None:
         if call.talk_started is not None:
