@@ -109,10 +109,10 @@ def test_a_lease_not_renewed_expires_by_the_stores_clock_and_goes_to_another(
 ) -> None:
     async def body(s: Stores) -> None:
         leases = s.leases()
-        first = await leases.acquire("42", "vm1", ttl=0.3)
+        first = await leases.acquire("42", "vm1", ttl=0.8)
         assert first is not None
-        assert await leases.acquire("42", "vm2", ttl=0.3) is None
-        await asyncio.sleep(0.4)  # vm1 paused longer than the ttl
+        assert await leases.acquire("42", "vm2", ttl=0.8) is None
+        await asyncio.sleep(0.9)  # vm1 paused longer than the ttl
         assert await leases.holder("42") is None
         second = await leases.acquire("42", "vm2", ttl=5)
         assert second is not None
@@ -146,17 +146,17 @@ def test_a_lapsed_holding_cannot_be_renewed_even_if_nobody_took_it(stores: Store
 def test_renewing_keeps_the_lease_and_its_fence_past_the_first_ttl(stores: Stores) -> None:
     async def body(s: Stores) -> None:
         leases = s.leases()
-        lease = await leases.acquire("42", "vm1", ttl=0.3)
+        lease = await leases.acquire("42", "vm1", ttl=0.8)
         assert lease is not None
         first = lease
-        for _ in range(4):
-            await asyncio.sleep(0.1)
+        for _ in range(5):
+            await asyncio.sleep(0.2)
             renewed = await leases.renew(lease)
             assert renewed is not None
             assert renewed.fence == first.fence
             assert renewed.expires_at > lease.expires_at
             lease = renewed
-        assert await leases.acquire("42", "vm2", ttl=0.3) is None  # 0.4 s after, still held
+        assert await leases.acquire("42", "vm2", ttl=0.8) is None  # 1 s after, still held
         assert await leases.check(lease)
 
     stores.run(body)
@@ -168,14 +168,16 @@ def test_the_holder_trusts_its_lease_for_part_of_the_ttl_on_its_monotonic_clock(
     async def body(s: Stores) -> None:
         leases = s.leases()
         before = time.monotonic()
-        lease = await leases.acquire("42", "vm1", ttl=0.5)
+        lease = await leases.acquire("42", "vm1", ttl=5)
         assert lease is not None
-        assert lease.trusted(time.monotonic())
+        after = time.monotonic()
+        assert lease.trusted(after)
         # counted from before the request was sent, so never later than the store's expiry
-        assert before <= lease.trusted_until <= time.monotonic() + TRUST_FRACTION * 0.5
+        assert before + TRUST_FRACTION * 5 <= lease.trusted_until <= after + TRUST_FRACTION * 5
         assert not lease.trusted(lease.trusted_until)
-        await asyncio.sleep(TRUST_FRACTION * 0.5)
-        assert not lease.trusted(time.monotonic())
+        renewed = await leases.renew(lease)
+        assert renewed is not None
+        assert renewed.trusted_until >= lease.trusted_until
 
     stores.run(body)
 
@@ -202,16 +204,16 @@ def test_a_node_clock_off_by_an_hour_neither_steals_nor_keeps_a_lease(
     async def body(s: Stores) -> None:
         leases = s.leases()
         monkeypatch.setattr(time, "time", lambda: real_time() + 3600)  # far ahead
-        first = await leases.acquire("42", "vm1", ttl=0.4)
+        first = await leases.acquire("42", "vm1", ttl=0.8)
         assert first is not None
         monkeypatch.setattr(time, "time", lambda: real_time() - 3600)  # far behind
-        assert await leases.acquire("42", "vm2", ttl=0.4) is None  # not stolen
+        assert await leases.acquire("42", "vm2", ttl=0.8) is None  # not stolen
         assert await leases.check(first)
         monkeypatch.setattr(time, "time", lambda: real_time() + 7200)
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.9)
         monkeypatch.setattr(time, "time", lambda: real_time() - 7200)
         assert await leases.renew(first) is None  # not kept past the ttl
-        assert await leases.acquire("42", "vm2", ttl=0.4) is not None
+        assert await leases.acquire("42", "vm2", ttl=0.8) is not None
 
     stores.run(body)
 
@@ -261,10 +263,10 @@ def test_a_fenced_redis_write_succeeds_only_while_the_lease_holds_with_that_fenc
         )
         log = s.prefix + "log:{42}"
         try:
-            old = await leases.acquire("42", "vm1", ttl=0.2)
+            old = await leases.acquire("42", "vm1", ttl=0.8)
             assert old is not None
             assert await push(keys=[leases.lease_key("42"), log], args=[old.fence, "a"]) == 1
-            await asyncio.sleep(0.3)
+            await asyncio.sleep(0.9)
             new = await leases.acquire("42", "vm2", ttl=5)
             assert new is not None
             with pytest.raises(Exception, match="FENCED"):

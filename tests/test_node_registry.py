@@ -59,10 +59,10 @@ def test_a_node_that_stops_heartbeating_is_gone_after_its_ttl_and_its_name_is_fr
 ) -> None:
     async def body(s: Stores) -> None:
         registry = s.registry()
-        dead = await registry.join("vm1", ttl=0.3)
-        alive = await registry.join("vm2", ttl=0.3)
-        for _ in range(4):
-            await asyncio.sleep(0.1)
+        dead = await registry.join("vm1", ttl=0.8)
+        alive = await registry.join("vm2", ttl=0.8)
+        for _ in range(5):
+            await asyncio.sleep(0.2)
             renewed = await registry.heartbeat(alive)
             assert renewed is not None
             alive = renewed
@@ -99,7 +99,7 @@ def test_watching_members_reports_each_change_of_membership(stores: Stores) -> N
         seen.append([m.name for m in await anext(changes)])
         one = await registry.join("vm1", ttl=5)
         seen.append([m.name for m in await anext(changes)])
-        await registry.join("vm2", ttl=0.2)  # never heartbeats
+        await registry.join("vm2", ttl=0.6)  # never heartbeats
         seen.append([m.name for m in await anext(changes)])
         seen.append([m.name for m in await anext(changes)])  # vm2 lapsed
         await registry.leave(one)
@@ -112,7 +112,7 @@ def test_watching_members_reports_each_change_of_membership(stores: Stores) -> N
 
 @pytest.mark.parametrize(
     ("name", "ttl"),
-    [("", 5), ("vm 1", 5), ("{vm1}", 5), ("v" * 65, 5), ("vm1", 0), ("vm1", -3), ("vm1", 1e9)],
+    [("", 5), ("vm 1", 5), ("{vm1}", 5), ("v" * 101, 5), ("vm1", 0), ("vm1", -3), ("vm1", 1e9)],
 )
 def test_a_bad_name_or_ttl_is_refused_and_nothing_is_registered(
     stores: Stores, name: str, ttl: float

@@ -8,7 +8,13 @@ from collections import Counter
 import pytest
 
 from voicemgmt.domain.errors import InvalidInput
-from voicemgmt.domain.ownership import check_lease_key, check_node_name, owner_of, owners
+from voicemgmt.domain.ownership import (
+    check_lease_key,
+    check_node_name,
+    owner_of,
+    owners,
+    weight,
+)
 
 ACCOUNTS = range(1, 3001)
 
@@ -57,15 +63,17 @@ def test_when_a_node_leaves_only_its_accounts_move_and_they_spread_over_the_othe
 
 
 def test_owner_is_stable_across_processes_and_versions() -> None:
-    # BLAKE2b, not hash(): fixed figures, so that two nodes of different builds agree
+    # BLAKE2b, not hash(): fixed figures, so that nodes of different builds agree; a change
+    # here moves every account at once during a rolling upgrade
+    assert weight("vm0", 42) == 463906191488749089
+    assert [owner_of(a, ["vm0", "vm1", "vm2"]) for a in range(1, 9)] == [
+        "vm1", "vm1", "vm0", "vm2", "vm1", "vm1", "vm1", "vm2",
+    ]  # fmt: skip
     assert owner_of(42, ["vm0", "vm1", "vm2"]) == owner_of("42", ["vm0", "vm1", "vm2"])
-    assert [owner_of(a, ["vm0", "vm1", "vm2"]) for a in (1, 2, 3, 4, 5)] == [
-        owner_of(a, ["vm2", "vm1", "vm0"]) for a in (1, 2, 3, 4, 5)
-    ]
 
 
 @pytest.mark.parametrize(
-    "name", ["", "-lead", "a b", "a{b}", "x" * 65, "é", "a\nb", "a/b", "a*", None, 42]
+    "name", ["", "a b", "a{b}", "x" * 101, "é", "a\nb", "a/b", "a*", "n@rack", None, 42]
 )
 def test_a_node_name_that_could_break_keys_or_logs_is_refused(name: object) -> None:
     with pytest.raises(InvalidInput) as caught:
@@ -73,7 +81,7 @@ def test_a_node_name_that_could_break_keys_or_logs_is_refused(name: object) -> N
     assert caught.value.details["field"] == "node"
 
 
-@pytest.mark.parametrize("name", ["vm1", "host.example:8000", "a", "n_1@rack-2", "9" * 64])
+@pytest.mark.parametrize("name", ["vm1", "host.example:8000", "a", "n_1-rack-2", "9" * 100])
 def test_node_names_of_hosts_and_ports_are_accepted(name: str) -> None:
     assert check_node_name(name) == name
 

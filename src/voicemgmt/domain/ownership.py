@@ -16,17 +16,16 @@ from voicemgmt.domain.errors import InvalidInput
 
 # Node names and lease keys go into Redis key names: no braces (a cluster hash tag), no spaces
 # or control characters, short enough to log and show.
-_NODE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}")
+_NODE_NAME = re.compile(r"[A-Za-z0-9._:-]{1,100}")  # as VM_NODE
 _LEASE_KEY = re.compile(r"[A-Za-z0-9._:@/-]{1,200}")
 
 
 def check_node_name(name: str) -> str:
-    """``name`` if it can name a node (1 to 64 of ``A-Z a-z 0-9 . _ : @ -``, starting with a letter
-    or digit); ``InvalidInput`` otherwise."""
+    """``name`` if it can name a node (1 to 100 of ``A-Z a-z 0-9 . _ : -``, as ``VM_NODE``);
+    ``InvalidInput`` otherwise."""
     if not isinstance(name, str) or not _NODE_NAME.fullmatch(name):
         raise InvalidInput(
-            "a node name is 1 to 64 letters, digits or . _ : @ - (starting with a letter or "
-            f"digit), not {str(name)[:80]!r}",
+            f"a node name is 1 to 100 letters, digits or . _ : -, not {str(name)[:80]!r}",
             field="node",
         )
     return name
