@@ -298,8 +298,8 @@ class RedisMessenger:
                             else:
                                 await self._handle(at, [], [entry])
                     retry_in = _RETRY_FIRST
-                except (RedisConnectionError, RedisTimeoutError) as exc:
-                    log.warning("messenger of node %s: Redis: %s", self.node, exc)
+                except Exception as exc:  # the reader must outlive any failure: retry
+                    _log_failure(f"messenger of node {self.node}", exc)
                     self._reader_id = None  # a new connection has a new id
                     await self._pause(retry_in)
                     retry_in = min(retry_in * 2, _RETRY_MAX)
@@ -361,8 +361,8 @@ class RedisMessenger:
                     self._pubsub = await self._subscribe()
                 item = await self._pubsub.get_message(timeout=self.block_seconds)
                 retry_in = _RETRY_FIRST
-            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-                log.warning("broadcasts to node %s: Redis: %s", self.node, exc)
+            except Exception as exc:  # the reader must outlive any failure: retry
+                _log_failure(f"broadcasts to node {self.node}", exc)
                 if self._pubsub is not None:
                     with contextlib.suppress(RedisError, OSError):
                         await self._pubsub.aclose()
@@ -379,6 +379,16 @@ class RedisMessenger:
                 continue
             if message.sender != self.node:
                 self._core.offer(message)
+
+
+_OUT_OF_REACH = (RedisConnectionError, RedisTimeoutError, CoordinationUnavailable, OSError)
+
+
+def _log_failure(what: str, exc: Exception) -> None:
+    if isinstance(exc, _OUT_OF_REACH):
+        log.warning("%s: Redis is out of reach, trying again: %s", what, exc)
+    else:
+        log.exception("%s failed, trying again", what)
 
 
 def _text(value: bytes | str) -> str:
