@@ -28,7 +28,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from redis.asyncio import Redis
@@ -309,21 +309,21 @@ class RedisMessenger:
             with contextlib.suppress(RedisError, OSError):
                 await connection.aclose()
 
-    async def _handle(self, now: int, replies: list[bytes], inbox: list[bytes]) -> None:
-        for entry in replies:
+    def _decoded(self, entries: list[bytes]) -> Iterator[tuple[int, Message]]:
+        for entry in entries:
             try:
-                _, message = decode(entry)
-            except ValueError as exc:
-                self._unreadable(entry, exc)
-                continue
+                yield decode(entry)
+            except ValueError as exc:  # logged and skipped: the next entries are not lost
+                self.dropped_unreadable += 1
+                log.warning(
+                    "node %s skips an unreadable message (%s): %r", self.node, exc, entry[:80]
+                )
+
+    async def _handle(self, now: int, replies: list[bytes], inbox: list[bytes]) -> None:
+        for _, message in self._decoded(replies):
             self._core.answered(message.id, message.body)
         taken: list[tuple[Message, int]] = []
-        for entry in inbox:
-            try:
-                deadline, message = decode(entry)
-            except ValueError as exc:
-                self._unreadable(entry, exc)
-                continue
+        for deadline, message in self._decoded(inbox):
             if deadline and now > deadline:
                 self._core.dropped_late += 1
                 log.info("node %s drops request %s, taken past its deadline", self.node, message.id)
@@ -351,10 +351,6 @@ class RedisMessenger:
             async with asyncio.timeout(seconds):
                 await self._stopping.wait()
 
-    def _unreadable(self, entry: bytes, exc: Exception) -> None:
-        self.dropped_unreadable += 1
-        log.warning("node %s skips an unreadable message (%s): %r", self.node, exc, entry[:80])
-
     async def _read_broadcasts(self) -> None:
         retry_in = _RETRY_FIRST
         while not self._stopping.is_set():
@@ -374,13 +370,9 @@ class RedisMessenger:
                 continue
             if item is None or item.get("type") != "message":
                 continue
-            try:
-                _, message = decode(_bytes(item["data"]))
-            except ValueError as exc:
-                self._unreadable(_bytes(item["data"]), exc)
-                continue
-            if message.sender != self.node:
-                self._core.offer(message)
+            for _, message in self._decoded([_bytes(item["data"])]):
+                if message.sender != self.node:
+                    self._core.offer(message)
 
 
 _OUT_OF_REACH = (RedisConnectionError, RedisTimeoutError, CoordinationUnavailable, OSError)
