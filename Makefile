@@ -55,6 +55,7 @@ bench: $(VENV)/.test-deps
 	$(PY) bench/sip_media.py
 	$(PY) bench/webhooks.py
 	$(PY) bench/crash.py
+	$(PY) bench/coordination.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis packages/cnx/dist

@@ -10,6 +10,7 @@
 #   espeak-ng        — text prompts rendered to audio
 #   sox              — audio checks in tests
 #   rtpengine-daemon — the rtpengine media backend (userspace mode)
+#   redis-server     — a private Redis that the coordination tests stop and restart
 set -eu
 missing=""
 command -v curl >/dev/null 2>&1 || missing="$missing curl"
@@ -21,6 +22,7 @@ command -v sipp >/dev/null 2>&1 || missing="$missing sip-tester"
 command -v espeak-ng >/dev/null 2>&1 || missing="$missing espeak-ng"
 command -v sox >/dev/null 2>&1 || missing="$missing sox"
 command -v rtpengine >/dev/null 2>&1 || missing="$missing rtpengine-daemon"
+command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
 [ -z "$missing" ] && exit 0
 
 as_root() {

@@ -10,7 +10,8 @@ them to exit codes; adapters translate their own exceptions into these at the bo
     │   ├── TokenOwnerMismatch
     │   ├── InvalidWebhookUrl        not an acceptable webhook URL (scheme, syntax, name)
     │   ├── WebhookTargetRefused     a webhook URL pointing at a private address (SSRF)
-    │   └── InvalidSavedState        a routing core's saved state that cannot be loaded
+    │   ├── InvalidSavedState        a routing core's saved state that cannot be loaded
+    │   └── MessageTooLarge          a message between nodes over the messenger's size limit
     ├── NotFound                     (answered the same whether absent or another account's)
     │   ├── NoSuchAccount
     │   ├── NoSuchOperator
@@ -29,14 +30,18 @@ them to exit codes; adapters translate their own exceptions into these at the bo
     │   ├── NumberAlreadyRouted
     │   ├── GroupInUse
     │   ├── DuplicateSipUsername
-    │   └── InvalidCallAction        the call is not in a state where that can be done
+    │   ├── InvalidCallAction        the call is not in a state where that can be done
+    │   └── NodeNameInUse            a live node already has that name (VM_NODE)
     ├── PermissionDenied             authenticated, but not allowed to do that
     │   └── NumberNotAllowed         the dial-out rules refuse the number (click-to-call)
     ├── AuthenticationFailed         missing or wrong credentials
     │   └── InvalidSessionToken      a page's token is unknown, expired or deleted
     ├── TooManyAttempts              throttled after repeated failures
     ├── ResumeTooOld                 an event stream cannot resume that far back
-    └── SubscriberTooSlow            an event stream's reader fell too far behind
+    ├── SubscriberTooSlow            an event stream's reader fell too far behind
+    └── Unavailable                  something shared is out of reach for now: try again
+        ├── CoordinationUnavailable  the coordination store (Redis) cannot be reached
+        └── NodeDidNotAnswer         a request to another node got no answer in time
 """
 
 from __future__ import annotations
@@ -69,6 +74,12 @@ class InvalidPhoneNumber(InvalidInput):
 
 class TokenOwnerMismatch(InvalidInput):
     error_id = "token_owner_mismatch"
+
+
+class MessageTooLarge(InvalidInput):
+    """A message to another node is larger than the messenger carries."""
+
+    error_id = "message_too_large"
 
 
 class InvalidWebhookUrl(InvalidInput):
@@ -168,6 +179,13 @@ class InvalidCallAction(Conflict):
     error_id = "invalid_call_action"
 
 
+class NodeNameInUse(Conflict):
+    """Another live node is registered under that name; ``details``: ``node``, and
+    ``expires_in`` (seconds until its registration lapses if it stopped heartbeating)."""
+
+    error_id = "node_name_in_use"
+
+
 class PermissionDenied(VoiceManagementError):
     error_id = "forbidden"
 
@@ -205,3 +223,24 @@ class SubscriberTooSlow(VoiceManagementError):
     """The subscription fell too far behind and was ended; resume from the last seq seen."""
 
     error_id = "subscriber_too_slow"
+
+
+class Unavailable(VoiceManagementError):
+    """A shared part of the platform cannot be reached now; nothing was changed by the
+    request that saw it, and trying again later is the remedy."""
+
+    error_id = "unavailable"
+
+
+class CoordinationUnavailable(Unavailable):
+    """The coordination store (Redis: node registry, leases, messenger) did not answer."""
+
+    error_id = "coordination_unavailable"
+
+
+class NodeDidNotAnswer(Unavailable):
+    """A request sent to another node got no answer within its timeout; ``details``: ``node``,
+    ``request_id`` (send it again with the same id: the receiver answers a repeat from what it
+    stored, see ``docs/cluster.md``) and ``timeout_seconds``."""
+
+    error_id = "node_did_not_answer"

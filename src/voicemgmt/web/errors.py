@@ -35,6 +35,7 @@ STATUS_BY_ERROR: tuple[tuple[type[errors.VoiceManagementError], int], ...] = (
     (errors.TooManyAttempts, 429),
     (errors.ResumeTooOld, 410),
     (errors.SubscriberTooSlow, 429),
+    (errors.Unavailable, 503),
 )
 
 _HTTP_CODES = {
