@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import math
+import re
 import signal
 import sys
 from typing import Annotated, Any, NoReturn
@@ -32,6 +33,7 @@ sim_app = typer.Typer(
 DEFAULT_URL = "http://127.0.0.1:8000"
 EXIT_INTERRUPTED = 130
 EXIT_STREAM_LOST = 1
+_SECONDS = re.compile(r"[0-9]{1,9}(?:\.[0-9]{1,9})?")
 
 UrlOpt = Annotated[
     str,
@@ -138,12 +140,12 @@ def sim_call(
 
 def _seconds_range(value: str, option: str) -> tuple[float, float]:
     """``"4"`` or ``"1-4"`` → (low, high) seconds."""
-    low_text, dash, high_text = value.strip().partition("-")
-    try:
-        low = float(low_text)
-        high = float(high_text) if dash else low
-    except ValueError:
+    low_text, dash, high_text = (part.strip() for part in value.partition("-"))
+    # Plain digits: float() would also take "1_0", "inf" and other scripts' digits.
+    if not _SECONDS.fullmatch(low_text) or (dash and not _SECONDS.fullmatch(high_text)):
         fail(f"{option} takes SECONDS or MIN-MAX (e.g. 1-4), not {value!r}")
+    low = float(low_text)
+    high = float(high_text) if dash else low
     if not (math.isfinite(low) and math.isfinite(high) and 0 <= low <= high):
         fail(f"{option} takes SECONDS or MIN-MAX with 0 <= MIN <= MAX, not {value!r}")
     return low, high
@@ -250,7 +252,7 @@ def sim_load(
         fail("--concurrency must be between 1 and 1000")
     if operators == "all":
         how_many = None
-    elif operators.isdigit():
+    elif operators.isascii() and operators.isdigit():
         how_many = int(operators)
     else:
         fail(f"--operators takes 'all' or a number, not {operators!r}")
