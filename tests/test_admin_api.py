@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, NamedTuple
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -1208,6 +1209,13 @@ def test_the_largest_id_is_simply_not_found(
         {"offset": -1},
         {"offset": 10_000_001},
         {"offset": "x"},
+        # Plain digits only: int() and pydantic's lax mode read all of these as numbers.
+        {"limit": "1_0"},
+        {"limit": " 5"},
+        {"limit": "+5"},
+        {"limit": "5.0"},
+        {"limit": "\u0665"},  # Arabic-Indic 5
+        {"offset": "0_1"},
     ],
     ids=str,
 )
@@ -1215,6 +1223,21 @@ def test_a_bad_page_is_400(
     client: httpx.Client, acme: SeededAccount, kind: str, params: dict[str, Any]
 ) -> None:
     answer = client.get(f"{API}/{kind}", params=params, auth=acme.auth)
+    expect_error(answer, 400, "validation_failed")
+
+
+@pytest.mark.parametrize("kind", ["operators", "supervisors", "groups"])
+@pytest.mark.parametrize(
+    "written", ["0_{}", " {}", "{} ", "+{}", "{}.0", "0x{}", "{}\u0660"], ids=repr
+)
+def test_an_id_not_written_in_plain_digits_is_400(
+    client: httpx.Client, acme: SeededAccount, kind: str, written: str
+) -> None:
+    """``0_3`` would be id 3 for int(): an id in the path is the digits 0-9 only."""
+    first = ok(client.get(f"{API}/{kind}", auth=acme.auth))["items"][0]
+    id_ = next(v for k, v in first.items() if k.startswith("id_"))
+    ok(client.get(f"{API}/{kind}/{id_}", auth=acme.auth))
+    answer = client.get(f"{API}/{kind}/{quote(written.format(id_))}", auth=acme.auth)
     expect_error(answer, 400, "validation_failed")
 
 

@@ -30,7 +30,7 @@ from voicemgmt.domain.ivr import (
     StopPrompt,
     parse_ivr,
 )
-from voicemgmt.domain.ivr.script import MIN_TIMEOUT
+from voicemgmt.domain.ivr.parsing import MIN_TIMEOUT
 
 WELCOME = {"text": "Welcome to Acme"}
 MENU = {"audio": "menu.wav"}

@@ -209,6 +209,14 @@ def test_sim_errors_are_one_line_and_exit_2(server: LiveServer, acme: Seeded) ->
             [*load, "--talk", "5-1"],
             "error: --talk takes SECONDS or MIN-MAX with 0 <= MIN <= MAX",
         ),
+        "load with a range not in plain digits": (
+            [*load, "--talk", "1_0"],
+            "error: --talk takes SECONDS or MIN-MAX (e.g. 1-4), not '1_0'",
+        ),
+        "load with operators in other digits": (
+            [*load, "--operators", "\u0661\u0662"],  # Arabic-Indic 12: int() reads it
+            "error: --operators takes 'all' or a number",
+        ),
     }
     running = {name: start(args, env) for name, (args, _) in cases.items()}
     for name, process in running.items():

@@ -141,6 +141,23 @@ def test_another_epoch_is_told_to_reload_and_a_malformed_one_is_400(
     assert hello(server, sam, after=1)["seq"] >= 3  # no epoch: resumed as before
 
 
+@pytest.mark.parametrize(
+    "bad",
+    # Each but the last three was position 1 for int(), which reads Arabic-Indic digits too.
+    [" 1", "1 ", "\t1", "+1", "0_1", "\u0661", "0\u0661", "-1", "1.0", "9" * 30],
+    ids=repr,
+)
+def test_after_not_written_in_plain_digits_is_4400(
+    server: LiveServer, acme: SeededAccount, bad: str
+) -> None:
+    sam = token_for(server, acme, id_admin=acme.id_admin)
+    toggle_status(server, token_for(server, acme, id_agent=acme.id_agent), 2)
+    assert hello(server, sam, after="1")["seq"] >= 2  # in plain digits, position 1 resumes
+    code, reason, frames = refused(server, sam, after=bad)
+    assert (code, frames) == (4400, []), (bad, code, reason)
+    assert "after" in reason
+
+
 def test_resuming_across_a_restart_with_the_old_epoch_always_reloads(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, **FAST)
     acme, _globex = seed_two_accounts(settings)

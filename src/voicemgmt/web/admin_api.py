@@ -30,13 +30,14 @@ from voicemgmt.web.admin_schemas import (
 )
 from voicemgmt.web.dependencies import AccountDep, ContainerDep
 from voicemgmt.web.json_body import StrictJsonRoute
+from voicemgmt.web.plain_numbers import PlainInt
 from voicemgmt.web.responses import BASIC_AUTH, JSON_BODY, PARAMS, errors
 
 router = APIRouter(prefix="/api/v1", route_class=StrictJsonRoute)
 
-Limit = Annotated[int, Query(ge=1, le=1000)]
-Offset = Annotated[int, Query(ge=0, le=10_000_000)]
-Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
+Limit = Annotated[PlainInt, Query(ge=1, le=1000)]
+Offset = Annotated[PlainInt, Query(ge=0, le=10_000_000)]
+Id = Annotated[PlainInt, Path(ge=1, le=2**31 - 1)]
 E164 = Annotated[str, Path(min_length=1, max_length=32)]
 
 

@@ -8,6 +8,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voicemgmt.web.errors import error_body
+from voicemgmt.web.plain_numbers import plain_int
 
 
 class _TooLarge(HTTPException):
@@ -25,11 +26,8 @@ class BodyLimitMiddleware:
             return
         for name, value in scope["headers"]:
             if name == b"content-length":
-                try:
-                    declared = int(value)
-                except ValueError:
-                    declared = -1
-                if declared > self.max_bytes:
+                declared = plain_int(value)  # not plain digits: left to the server's parser
+                if declared is not None and declared > self.max_bytes:
                     await self._refuse(send)
                     return
         received = 0

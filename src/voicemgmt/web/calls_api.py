@@ -34,6 +34,7 @@ from voicemgmt.web.live_schemas import (
     MyState,
     StatusSet,
 )
+from voicemgmt.web.plain_numbers import PlainInt
 from voicemgmt.web.record_schemas import MyCalls
 from voicemgmt.web.responses import (
     BEARER,
@@ -47,7 +48,7 @@ from voicemgmt.web.responses import (
 router = APIRouter(prefix="/api/v1", route_class=StrictJsonRoute)
 
 CallId = Annotated[str, Path(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.-]+$")]
-OperatorId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+OperatorId = Annotated[PlainInt, Path(ge=1, le=2**31 - 1)]
 MAX_ID = 2**31 - 1
 MAX_LISTED = 1000
 
@@ -279,7 +280,7 @@ async def my_calls(
     me: Agent,
     container: ContainerDep,
     kind: Annotated[Literal["recent", "missed"], Query()] = "recent",
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    limit: Annotated[PlainInt, Query(ge=1, le=200)] = 50,
 ) -> dict[str, Any]:
     until = datetime.now(UTC)
     since = until - timedelta(days=7)

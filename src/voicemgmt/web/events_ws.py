@@ -35,6 +35,7 @@ from voicemgmt.services.events import (
     is_epoch,
 )
 from voicemgmt.services.sessions import SESSION_REVOKED
+from voicemgmt.web.plain_numbers import plain_int
 
 router = APIRouter()
 
@@ -84,11 +85,8 @@ async def event_stream(websocket: WebSocket) -> None:
     except NoSuchToken:
         await _close(websocket, 4401, "invalid or expired token")
         return
-    try:
-        after = int(after_raw) if after_raw not in (None, "") else None
-    except ValueError:
-        after = -1
-    if after is not None and not 0 <= after < 2**62:
+    after = plain_int(after_raw) if after_raw not in (None, "") else None
+    if after_raw not in (None, "") and (after is None or not 0 <= after < 2**62):
         await _close(websocket, 4400, "after must be a sequence number")
         return
     if epoch is not None and not is_epoch(epoch):

@@ -20,6 +20,7 @@ from voicemgmt.services.call_records import MAX_CALL_ID, MAX_IDS, MAX_WINDOW
 from voicemgmt.web.dependencies import AccountDep, ContainerDep
 from voicemgmt.web.errors import ErrorBody
 from voicemgmt.web.json_body import StrictJsonRoute
+from voicemgmt.web.plain_numbers import PlainInt
 from voicemgmt.web.platform_schemas import (
     MAX_OFFSET,
     CallIdsIn,
@@ -58,9 +59,9 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 router = APIRouter(route_class=StrictJsonRoute, tags=["platform API"])
 
-Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
-Limit = Annotated[int, Query(ge=1, le=1000)]
-Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
+Id = Annotated[PlainInt, Path(ge=1, le=2**31 - 1)]
+Limit = Annotated[PlainInt, Query(ge=1, le=1000)]
+Offset = Annotated[PlainInt, Query(ge=0, le=MAX_OFFSET)]
 
 
 # call history

@@ -30,6 +30,7 @@ from voicemgmt.web.calls_api import OperatorId, StatusIn
 from voicemgmt.web.dependencies import AccountDep, ContainerDep, TokenOwnerDep
 from voicemgmt.web.json_body import StrictJsonRoute
 from voicemgmt.web.live_schemas import LiveSnapshot, OperatorStatusSet
+from voicemgmt.web.plain_numbers import PlainFloat, PlainInt
 from voicemgmt.web.record_schemas import (
     CallRecordPage,
     ChartsOut,
@@ -64,9 +65,9 @@ async def _supervisor(owner: TokenOwnerDep) -> TokenOwner:
 Supervisor = Annotated[TokenOwner, Depends(_supervisor)]
 Since = Annotated[datetime | None, Query(description="from (included); default today 00:00 UTC")]
 Until = Annotated[datetime | None, Query(description="to (excluded); default now")]
-GroupFilter = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+GroupFilter = Annotated[PlainInt | None, Query(ge=1, le=MAX_ID)]
 ServiceLevel = Annotated[
-    float, Query(gt=0, le=3600, description="seconds: answered within it counts as served")
+    PlainFloat, Query(gt=0, le=3600, description="seconds: answered within it counts as served")
 ]
 
 
@@ -147,7 +148,7 @@ async def supervision_charts(
     container: ContainerDep,
     since: Since = None,
     until: Until = None,
-    bucket: Annotated[int, Query(ge=60, le=86400, description="seconds per slice")] = 900,
+    bucket: Annotated[PlainInt, Query(ge=60, le=86400, description="seconds per slice")] = 900,
     id_group: GroupFilter = None,
 ) -> dict[str, Any]:
     start, end = _window(since, until)
@@ -184,11 +185,11 @@ async def record_query(
     since: Since = None,
     until: Until = None,
     id_group: GroupFilter = None,
-    id_op: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    id_op: Annotated[PlainInt | None, Query(ge=1, le=MAX_ID)] = None,
     outcome: Annotated[Outcome | None, Query()] = None,
     direction: Annotated[Literal["in", "out"] | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    limit: Annotated[PlainInt, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[PlainInt, Query(ge=0, le=10_000_000)] = 0,
     format: Annotated[Literal["json", "csv"] | None, Query()] = None,
 ) -> RecordQuery:
     filters = {"id_group": id_group, "id_op": id_op, "outcome": outcome, "direction": direction}

@@ -1,10 +1,11 @@
 """The IVR: a script of steps a caller goes through before reaching a group's queue.
 
-``parse_ivr`` (``script.py``, where the JSON shape is documented) validates an administrator's
-script into an ``IvrScript``; an ``IvrSession`` (``session.py``) runs one call through it as a
-pure state machine that the routing core drives with events and timestamps.
+``parse_ivr`` (``parsing.py``, where the JSON shape is documented) validates an administrator's
+script into an ``IvrScript`` (``script.py``); an ``IvrSession`` (``session.py``) runs one call
+through it as a pure state machine that the routing core drives with events and timestamps.
 """
 
+from voicemgmt.domain.ivr.parsing import parse_ivr
 from voicemgmt.domain.ivr.script import (
     DIGITS,
     RESERVED_VARIABLES,
@@ -20,7 +21,6 @@ from voicemgmt.domain.ivr.script import (
     Step,
     StepTarget,
     Target,
-    parse_ivr,
 )
 from voicemgmt.domain.ivr.session import (
     Finished,

@@ -15,11 +15,9 @@ from typing import Any
 
 from voicemgmt.domain import saved as read
 from voicemgmt.domain.errors import InvalidInput, NoSuchIvrStep
+from voicemgmt.domain.ivr.parsing import MAX_ATTEMPTS, MAX_DIGITS, MAX_GROUP_ID, parse_prompt
 from voicemgmt.domain.ivr.script import (
     DIGITS,
-    MAX_ATTEMPTS,
-    MAX_DIGITS,
-    MAX_GROUP_ID,
     CollectStep,
     GroupTarget,
     IvrScript,
@@ -29,7 +27,6 @@ from voicemgmt.domain.ivr.script import (
     Step,
     StepTarget,
     Target,
-    parse_prompt,
 )
 
 SAVED_FORMAT = 1  # the version of ``IvrSession.save``'s shape; ``load`` refuses another
