@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: run test fuzz lint typecheck bench clean
+.PHONY: run test fuzz lint typecheck bench soak clean
 
 $(PY):
 	scripts/ensure-python.sh $(VENV)
@@ -54,6 +54,12 @@ bench: $(VENV)/.test-deps
 	$(PY) bench/sip_setup.py
 	$(PY) bench/sip_media.py
 	$(PY) bench/webhooks.py
+
+# make soak: a simulated day of a 500-operator account (~100,000 calls) compressed into MINUTES
+# (README "Tests and benchmarks"); not part of make bench: it takes that long
+MINUTES ?= 60
+soak: $(VENV)/.test-deps
+	$(PY) bench/soak.py --minutes $(MINUTES)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis packages/cnx/dist
