@@ -106,3 +106,49 @@ def soak_module() -> ModuleType:
         finally:
             sys.path.remove(str(SOAK.parent))
     return sys.modules["soak"]
+
+
+# --- the checks the soak's verdict rests on ---------------------------------------------------
+
+
+def test_the_log_scan_counts_warnings_errors_tracebacks_and_foreign_lines(tmp_path: Path) -> None:
+    checks = soak_checks()
+    log = tmp_path / "server.log"
+    log.write_text(
+        '{"time": "t", "level": "info", "logger": "x", "message": "started"}\n'
+        '{"time": "t", "level": "warning", "logger": "x", "message": "slow"}\n'
+        '{"time": "t", "level": "error", "logger": "x", "message": "broken"}\n'
+        '{"time": "t", "level": "info", "logger": "x", "message": "m", "exception": "E"}\n'
+        "Traceback (most recent call last):\n"
+        "\n"
+    )
+    scan = checks.scan_log(log)
+    assert scan.lines == 5
+    assert [line[-10:] for line in scan.warnings] == ['": "slow"}']
+    assert len(scan.errors) == 3
+    assert scan.errors[-1].startswith("Traceback")
+
+
+def test_the_memory_slope_is_the_least_squares_fit_in_kib_per_minute() -> None:
+    checks = soak_checks()
+    samples = [checks.Sample(60.0 * m, 1000 + 5 * m + (m % 2), 0.0, 0.0, 0, 0) for m in range(7)]
+    fit = checks.slope_per_minute(samples)
+    assert fit is not None
+    slope, start = fit
+    assert round(slope, 2) == 5.0
+    assert round(start, 2) == 1000.43
+    assert checks.slope_per_minute(samples[:2]) is None
+
+
+def test_a_comparison_names_the_rows_whose_sources_disagree() -> None:
+    comparison = soak_checks().Comparison(["load", "stream", "records"])
+    comparison.add("answered", [10, 10, 10])
+    comparison.add("missed", [2, 2, 3])
+    comparison.add("offered", [None, 5, 5])
+    assert comparison.differs == ["missed"]
+    assert comparison.lines()[2].endswith("<- DIFFERS")
+
+
+def soak_checks() -> ModuleType:
+    soak_module()
+    return sys.modules["_soak_checks"]
