@@ -187,23 +187,34 @@ def _resources(run: Run) -> None:
         return
     first, last = samples[0], samples[-1]
     steady = [s for s in samples if args.warmup_minutes * 60 <= s.at <= run.arrivals_seconds + 1e-6]
-    fit = slope_per_minute(steady)
     print(
         f"server RSS: {first.rss_kib / 1024:.1f} MiB at the start, "
         f"{(steady[0].rss_kib if steady else last.rss_kib) / 1024:.1f} MiB after warm-up, "
         f"{last.rss_kib / 1024:.1f} MiB at the end, peak {run.peak_rss_kib / 1024:.1f} MiB "
         f"({len(samples)} samples)"
     )
-    if fit is None:
-        print("server RSS slope after warm-up: too few samples (run longer)")
-    else:
+    half = [s for s in steady if s.at >= run.arrivals_seconds / 2]
+    for name, part in (("after warm-up", steady), ("over the last half", half)):
+        fit = slope_per_minute(part)
+        if fit is None:
+            print(f"server RSS slope {name}: too few samples (run longer)")
+            continue
         slope, start_kib = fit
-        span = (steady[-1].at - steady[0].at) / 60
+        span = (part[-1].at - part[0].at) / 60
         print(
-            f"server RSS slope after warm-up: {slope:+.1f} KiB/min over {span:.1f} min "
+            f"server RSS slope {name}: {slope:+.1f} KiB/min over {span:.1f} min "
             f"({slope * span / start_kib:+.2%} over the span, "
             f"{slope * 60 / start_kib:+.2%} per hour)"
         )
+    if args.samples is not None:
+        with args.samples.open("w") as out:
+            out.write("seconds,rss_kib,server_cpu_s,load_cpu_s,placed,ended\n")
+            for s in samples:
+                out.write(
+                    f"{s.at:.1f},{s.rss_kib},{s.server_cpu:.2f},{s.client_cpu:.2f},"
+                    f"{s.placed},{s.ended}\n"
+                )
+        print(f"samples written to {args.samples}")
     wall = max(last.at - first.at, 1e-9)
     server_cpu = last.server_cpu - first.server_cpu
     client_cpu = last.client_cpu - first.client_cpu

@@ -269,7 +269,9 @@ class Traffic:
             if keys == "3*":
                 keys = "3" + "".join(rng.choice("0123456789") for _ in range(6)) + "#"
             call.keys = keys
-        if rng.random() < b.abandon:
+        # A caller who keys the IVR's goodbye leaves by it (missed), never by impatience: a
+        # patience shorter than the IVR would make the outcome a race, not a prediction.
+        if rng.random() < b.abandon and call.keys != HANGUP_KEY:
             call.patience = round(rng.uniform(*b.patience), 3)
         return call
 

@@ -35,9 +35,11 @@ Prints calls placed; calls per outcome as the load saw them (from its own action
 first supervisor's stream said (``call.ended``), in the records, and in both figures;
 records against placements (counts and ids); per-operator answered calls (supervisor's
 figures) against the records; the offer latency (placement sent → ``call.offered`` on the
-operator's banner) p50/p99; the server's RSS slope after ``--warmup-minutes`` (KiB per minute
-and relative growth, by least squares); server CPU per call and this process's CPU; events
-per stream, reconnections and ``seq`` gaps; the log's ERROR/WARNING/traceback lines.
+operator's banner) p50/p99; the server's RSS slope (KiB per minute and relative growth, by
+least squares) after ``--warmup-minutes`` (a quarter of the run: bounded buffers fill first,
+such as the 10,000 events kept for resuming) and over the last half (``--samples FILE``
+writes every sample as CSV); server CPU per call and this process's CPU; events per stream,
+reconnections and ``seq`` gaps; the log's ERROR/WARNING/traceback lines.
 
 Exit code 0 only if records equal placements, every comparison agrees, no call is left
 unfinished or ended twice, no API request failed, no stream lost or skipped events, and the
@@ -228,8 +230,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--event-bus", choices=("memory", "redis"), default="memory")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/9")
     parser.add_argument("--drain", type=float, default=120.0, help="seconds at most")
-    parser.add_argument("--warmup-minutes", type=float, default=None)
-    parser.add_argument("--sample-seconds", type=float, default=None)
+    parser.add_argument(
+        "--warmup-minutes", type=float, default=None, help="left out of the RSS slope (1/4 run)"
+    )
+    parser.add_argument("--sample-seconds", type=float, default=None, help="(<= 10)")
+    parser.add_argument("--samples", type=Path, default=None, help="write the samples (CSV)")
     parser.add_argument("--progress-seconds", type=float, default=60.0)
     parser.add_argument("--seed", type=int, default=None)
     args = parser.parse_args(argv)
@@ -249,7 +254,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.database and not args.database.startswith("postgresql+asyncpg://"):
         parser.error("--database takes a postgresql+asyncpg:// URL")
     if args.warmup_minutes is None:
-        args.warmup_minutes = min(5.0, args.minutes / 4)
+        args.warmup_minutes = args.minutes / 4
     if args.sample_seconds is None:
         args.sample_seconds = min(10.0, max(0.5, args.minutes * 60 / 60))
     if args.warmup_minutes < 0 or args.sample_seconds <= 0:
