@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: run test fuzz lint typecheck bench clean
+.PHONY: run test fuzz lint typecheck bench soak clean
 
 $(PY):
 	scripts/ensure-python.sh $(VENV)
@@ -56,6 +56,12 @@ bench: $(VENV)/.test-deps
 	$(PY) bench/webhooks.py
 	$(PY) bench/crash.py
 	$(PY) bench/coordination.py
+
+# make soak: a simulated day of a 500-operator account (~100,000 calls) compressed into MINUTES
+# (README "Tests and benchmarks"); not part of make bench: it takes that long
+MINUTES ?= 60
+soak: $(VENV)/.test-deps
+	$(PY) bench/soak.py --minutes $(MINUTES)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis packages/cnx/dist
