@@ -14,7 +14,8 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from voicemgmt.adapters.switch.simulated import (
+from voicemgmt.adapters.switch.simulated import SimulatedSwitch
+from voicemgmt.adapters.switch.simulation import (
     Answer,
     Busy,
     CustomerBehaviour,
@@ -22,7 +23,6 @@ from voicemgmt.adapters.switch.simulated import (
     LegState,
     NoAnswer,
     SimulatedCall,
-    SimulatedSwitch,
     SimulationTiming,
 )
 from voicemgmt.domain.errors import InvalidInput

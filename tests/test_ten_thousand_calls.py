@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from tests.support import make_settings
-from voicemgmt.adapters.switch.simulated import SimulatedCall, SimulatedSwitch
+from voicemgmt.adapters.switch.simulated import SimulatedSwitch
+from voicemgmt.adapters.switch.simulation import SimulatedCall
 from voicemgmt.bootstrap import Container, build
 from voicemgmt.domain.directory import Membership
 from voicemgmt.domain.errors import InvalidCallAction, NoSuchCall

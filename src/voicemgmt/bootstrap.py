@@ -21,7 +21,8 @@ from voicemgmt.adapters.sql.repository import SqlUnitOfWork
 from voicemgmt.adapters.sql.sip_devices import SqlSipDevices
 from voicemgmt.adapters.sql.sip_registrations import SqlSipRegistrations
 from voicemgmt.adapters.sql.webhooks import SqlWebhooks
-from voicemgmt.adapters.switch.simulated import SimulatedSwitch, SimulationTiming
+from voicemgmt.adapters.switch.simulated import SimulatedSwitch
+from voicemgmt.adapters.switch.simulation import SimulationTiming
 from voicemgmt.adapters.system import SystemClock
 from voicemgmt.adapters.webhook_sender import SendTimeouts, WebhookSender, resolve
 from voicemgmt.config import Settings, host_port, port_range

@@ -19,7 +19,8 @@ from tests.browser.support import (
     eventually,
 )
 from tests.support import LiveServer, SeededAccount, token_for
-from voicemgmt.adapters.switch.simulated import Busy, SimulatedSwitch
+from voicemgmt.adapters.switch.simulated import SimulatedSwitch
+from voicemgmt.adapters.switch.simulation import Busy
 from voicemgmt.bootstrap import Container
 
 NOTICES = ("auth_invalid", "in", "out", "status", "end", "missed")

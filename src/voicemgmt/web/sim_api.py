@@ -7,7 +7,8 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from voicemgmt.adapters.switch.simulated import SimulatedCall, SimulatedSwitch
+from voicemgmt.adapters.switch.simulated import SimulatedSwitch
+from voicemgmt.adapters.switch.simulation import SimulatedCall
 from voicemgmt.domain.errors import NoSuchNumber, PermissionDenied
 from voicemgmt.domain.phone import normalize_e164
 from voicemgmt.web.dependencies import AccountDep, ContainerDep

@@ -25,14 +25,21 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import math
-from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from enum import StrEnum
-from types import MappingProxyType
+from collections.abc import Callable, Mapping
 
-from voicemgmt.domain.errors import InvalidInput
+from voicemgmt.adapters.switch.simulation import (
+    Answer,
+    Busy,
+    CustomerBehaviour,
+    HeldCall,
+    LegState,
+    LiveCall,
+    NoAnswer,
+    Report,
+    SimulatedCall,
+    SimulationTiming,
+    always,
+)
 from voicemgmt.domain.routing.events import (
     AnswerCaller,
     Bridge,
@@ -53,159 +60,7 @@ from voicemgmt.services.switch import SwitchReports, new_call_id
 
 log = logging.getLogger(__name__)
 
-DTMF = frozenset("0123456789*#")
-MAX_DTMF = 100
 ENDED_CALLS_REMEMBERED = 10_000  # so that a late RingOperator cannot revive an ended call
-
-
-def _seconds(value: float, name: str) -> None:
-    if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
-        raise InvalidInput(f"{name} must be a number of seconds, 0 or more", field=name)
-
-
-@dataclass(frozen=True, slots=True)
-class SimulatedCall:
-    """A simulated caller: who calls which number, what they key, when they give up."""
-
-    caller: str  # E.164 digits
-    called: str  # E.164 digits, one of the platform's numbers
-    dtmf: str = ""  # keyed once an interruptible prompt plays: 0-9 * #
-    hangup_after: float | None = None  # seconds after arrival, if the call is still up
-
-    def __post_init__(self) -> None:
-        for name in ("caller", "called"):
-            number = getattr(self, name)
-            if not (isinstance(number, str) and number.isascii() and number.isdigit()):
-                raise InvalidInput(f"{name} must be E.164 digits", field=name)
-            if len(number) > 15:
-                raise InvalidInput(f"{name} has more than 15 digits", field=name)
-        if not isinstance(self.dtmf, str) or not set(self.dtmf) <= DTMF:
-            raise InvalidInput("dtmf keys are 0-9, * and #", field="dtmf")
-        if len(self.dtmf) > MAX_DTMF:
-            raise InvalidInput(f"dtmf holds at most {MAX_DTMF} keys", field="dtmf")
-        if self.hangup_after is not None:
-            _seconds(self.hangup_after, "hangup_after")
-
-
-@dataclass(frozen=True, slots=True)
-class SimulationTiming:
-    prompt_seconds: float = 2.0  # how long any prompt plays
-    digit_interval: float = 0.3  # between two keyed digits
-    customer_answer_after: float = 3.0  # for Answer() without a delay of its own
-
-    def __post_init__(self) -> None:
-        for name in ("prompt_seconds", "digit_interval", "customer_answer_after"):
-            _seconds(getattr(self, name), name)
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    after: float | None = None  # None: SimulationTiming.customer_answer_after
-
-    def __post_init__(self) -> None:
-        if self.after is not None:
-            _seconds(self.after, "after")
-
-
-@dataclass(frozen=True, slots=True)
-class Busy:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class NoAnswer:
-    after: float = 30.0
-
-    def __post_init__(self) -> None:
-        _seconds(self.after, "after")
-
-
-@dataclass(frozen=True, slots=True)
-class Invalid:
-    pass
-
-
-CustomerBehaviour = Answer | Busy | NoAnswer | Invalid
-
-
-class LegState(StrEnum):
-    RINGING = "ringing"  # a caller not yet answered, an operator's phone ringing
-    ANSWERED = "answered"  # off-hook, not bridged
-    MUSIC = "music"  # a caller hearing the queue's music
-    BRIDGED = "bridged"
-    HELD = "held"  # the caller or customer, put on hold by the operator
-    DIALING = "dialing"  # a customer being dialled
-    FAILED = "failed"  # a customer who could not be reached
-
-
-@dataclass(frozen=True, slots=True)
-class LiveCall:
-    """One call as the switch holds it, for diagnostics."""
-
-    call_id: str
-    direction: str  # "in": a simulated caller; "out": a click-to-call
-    account_id: int | None  # from the first command about the call
-    caller_leg: LegState | None  # inbound calls
-    customer_leg: LegState | None  # click-to-calls, once the customer is dialled
-    operator_legs: Mapping[int, LegState]
-    prompt_playing: bool
-    in_ivr: bool
-    dtmf_left: str
-
-
-@dataclass(frozen=True, slots=True)
-class _Report:
-    name: str
-    deliver: Callable[[], Awaitable[None]]
-    due: Callable[[], bool]  # checked just before delivery
-
-
-def _always() -> bool:
-    return True
-
-
-@dataclass(eq=False, slots=True)
-class _Call:
-    id: str
-    direction: str
-    caller_leg: LegState | None = None
-    customer_leg: LegState | None = None
-    operator_legs: dict[int, LegState] = field(default_factory=dict)
-    account_id: int | None = None
-    in_ivr: bool = False
-    dtmf: str = ""  # still to key
-    keying: bool = False
-    prompt: int | None = None  # token of the prompt playing
-    ended: bool = False
-    announcing: bool = False  # inbound_call not yet delivered: hold the other reports
-    timers: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
-    reports: deque[_Report] = field(default_factory=deque)
-    reporter: asyncio.Task[None] | None = None
-
-    @property
-    def remote_leg(self) -> LegState | None:
-        return self.caller_leg if self.direction == "in" else self.customer_leg
-
-    @remote_leg.setter
-    def remote_leg(self, state: LegState) -> None:
-        """Change the caller's or the customer's leg, if it is up."""
-        if self.direction == "in" and self.caller_leg is not None:
-            self.caller_leg = state
-        elif self.direction == "out" and self.customer_leg is not None:
-            self.customer_leg = state
-
-    def snapshot(self) -> LiveCall:
-        return LiveCall(
-            self.id,
-            self.direction,
-            self.account_id,
-            self.caller_leg,
-            self.customer_leg,
-            MappingProxyType(dict(self.operator_legs)),
-            self.prompt is not None,
-            self.in_ivr,
-            self.dtmf if self.in_ivr else "",
-        )
 
 
 class SimulatedSwitch:
@@ -219,7 +74,7 @@ class SimulatedSwitch:
         self.timing = timing
         self._new_call_id = new_call_id
         self._reports: SwitchReports | None = None
-        self._calls: dict[str, _Call] = {}
+        self._calls: dict[str, HeldCall] = {}
         self._ended: dict[str, None] = {}  # the latest ended call ids, oldest first
         self._customers: dict[str, CustomerBehaviour] = {}
         self._reporters: set[asyncio.Task[None]] = set()
@@ -244,14 +99,14 @@ class SimulatedSwitch:
         off: the call is not live when this returns.
         """
         reports = self._started()
-        live = _Call(self._fresh_id(), "in", caller_leg=LegState.RINGING, in_ivr=True)
+        live = HeldCall(self._fresh_id(), "in", caller_leg=LegState.RINGING, in_ivr=True)
         live.dtmf, live.announcing = call.dtmf, True
         self._calls[live.id] = live
         with about_call(live.id):
             await self._announce(live, call, reports)
         return live.id
 
-    async def _announce(self, live: _Call, call: SimulatedCall, reports: SwitchReports) -> None:
+    async def _announce(self, live: HeldCall, call: SimulatedCall, reports: SwitchReports) -> None:
         if call.hangup_after is not None:
             self._arm(live, "hangup", call.hangup_after, lambda: self._caller_hangs_up(live))
         try:
@@ -275,7 +130,7 @@ class SimulatedSwitch:
         call_id = command.call_id
         call = self._calls.get(call_id)
         if call is None and isinstance(command, RingOperator) and self._accepts_new(call_id):
-            call = self._calls[call_id] = _Call(call_id, "out")
+            call = self._calls[call_id] = HeldCall(call_id, "out")
         if call is None:
             log.debug("ignoring %s for unknown or ended call %s", type(command).__name__, call_id)
             return
@@ -303,7 +158,7 @@ class SimulatedSwitch:
 
     # commands ----------------------------------------------------------------------------
 
-    def _apply(self, call: _Call, command: SwitchCommand) -> None:
+    def _apply(self, call: HeldCall, command: SwitchCommand) -> None:
         match command:
             case AnswerCaller():
                 if call.caller_leg is LegState.RINGING:
@@ -342,7 +197,7 @@ class SimulatedSwitch:
             case _:
                 log.warning("the simulated switch cannot %s", type(command).__name__)
 
-    def _play(self, call: _Call, interruptible: bool) -> None:
+    def _play(self, call: HeldCall, interruptible: bool) -> None:
         self._stop_prompt(call)
         token = call.prompt = next(self._prompt_tokens)
         reports = self._started()
@@ -352,22 +207,22 @@ class SimulatedSwitch:
                 call.prompt = None
                 await reports.prompt_finished(call.id)
 
-            self._enqueue(call, _Report("prompt_finished", deliver, lambda: call.prompt == token))
+            self._enqueue(call, Report("prompt_finished", deliver, lambda: call.prompt == token))
 
         self._arm(call, "prompt", self.timing.prompt_seconds, finished)
         if interruptible and call.in_ivr and call.dtmf and not call.keying:
             call.keying = True
             self._arm(call, "dtmf", self.timing.digit_interval, lambda: self._key(call))
 
-    def _stop_prompt(self, call: _Call) -> None:
+    def _stop_prompt(self, call: HeldCall) -> None:
         call.prompt = None
         self._disarm(call, "prompt")
 
-    def _leave_ivr(self, call: _Call) -> None:
+    def _leave_ivr(self, call: HeldCall) -> None:
         call.in_ivr = False
         self._disarm(call, "dtmf")
 
-    def _drop_connected_operators(self, call: _Call) -> None:
+    def _drop_connected_operators(self, call: HeldCall) -> None:
         """The operator who had the call left it (a transfer): only ringing phones remain."""
         call.operator_legs = {
             operator: state
@@ -375,7 +230,7 @@ class SimulatedSwitch:
             if state is LegState.RINGING
         }
 
-    def _dial(self, call: _Call, number: str) -> None:
+    def _dial(self, call: HeldCall, number: str) -> None:
         if call.direction != "out" or call.customer_leg is not None:
             log.warning("ignoring DialCustomer for call %s: not a click-to-call", call.id)
             return
@@ -407,20 +262,20 @@ class SimulatedSwitch:
                 else:
                     await reports.customer_failed(call.id, reason)
 
-            self._enqueue(call, _Report("customer", deliver, lambda: not call.ended))
+            self._enqueue(call, Report("customer", deliver, lambda: not call.ended))
 
         self._arm(call, "customer", after, respond)
 
     # caller ------------------------------------------------------------------------------
 
-    def _key(self, call: _Call) -> None:
+    def _key(self, call: HeldCall) -> None:
         if not (call.in_ivr and call.dtmf):
             return
         digit, call.dtmf = call.dtmf[0], call.dtmf[1:]
         reports = self._started()
         self._enqueue(
             call,
-            _Report(
+            Report(
                 "digit",
                 lambda: reports.digit(call.id, digit),
                 lambda: call.in_ivr and not call.ended,
@@ -429,13 +284,13 @@ class SimulatedSwitch:
         if call.dtmf:
             self._arm(call, "dtmf", self.timing.digit_interval, lambda: self._key(call))
 
-    def _caller_hangs_up(self, call: _Call) -> None:
+    def _caller_hangs_up(self, call: HeldCall) -> None:
         if call.ended:
             return
         self._end(call)
         reports = self._started()
         self._enqueue(
-            call, _Report("caller_hung_up", lambda: reports.caller_hung_up(call.id), _always)
+            call, Report("caller_hung_up", lambda: reports.caller_hung_up(call.id), always)
         )
 
     # calls, timers and reports -----------------------------------------------------------
@@ -462,7 +317,7 @@ class SimulatedSwitch:
             and call_id not in self._ended
         )
 
-    def _end(self, call: _Call) -> None:
+    def _end(self, call: HeldCall) -> None:
         """The call is over on the switch: no timer fires and nothing more is reported."""
         call.ended, call.in_ivr, call.prompt = True, False, None
         for handle in call.timers.values():
@@ -474,7 +329,7 @@ class SimulatedSwitch:
             if len(self._ended) > ENDED_CALLS_REMEMBERED:
                 del self._ended[next(iter(self._ended))]
 
-    def _arm(self, call: _Call, name: str, delay: float, callback: Callable[[], None]) -> None:
+    def _arm(self, call: HeldCall, name: str, delay: float, callback: Callable[[], None]) -> None:
         self._disarm(call, name)
 
         def fire() -> None:
@@ -485,16 +340,16 @@ class SimulatedSwitch:
             delay, fire, context=call_context(call.id)
         )
 
-    def _disarm(self, call: _Call, name: str) -> None:
+    def _disarm(self, call: HeldCall, name: str) -> None:
         handle = call.timers.pop(name, None)
         if handle is not None:
             handle.cancel()
 
-    def _enqueue(self, call: _Call, report: _Report) -> None:
+    def _enqueue(self, call: HeldCall, report: Report) -> None:
         call.reports.append(report)
         self._kick(call)
 
-    def _kick(self, call: _Call) -> None:
+    def _kick(self, call: HeldCall) -> None:
         if call.reporter is None and call.reports and not call.announcing and not self._closed:
             task = asyncio.get_running_loop().create_task(
                 self._deliver(call), context=call_context(call.id)
@@ -503,7 +358,7 @@ class SimulatedSwitch:
             self._reporters.add(task)
             task.add_done_callback(self._reporters.discard)
 
-    async def _deliver(self, call: _Call) -> None:
+    async def _deliver(self, call: HeldCall) -> None:
         """Report what happened on one call, in order; a refused report is logged, not fatal."""
         try:
             while call.reports:
