@@ -49,6 +49,20 @@ class Settings(BaseSettings):
     sip_prompts_dir: Path | None = None
     sip_music_file: Path | None = None
     sip_voice: str = "en"
+    # SIP over TCP and TLS, and SRTP (README "SIP over TLS and SRTP")
+    sip_tcp_port: int | None = Field(default=None, ge=0, le=65535)
+    sip_tls_port: int | None = Field(default=None, ge=0, le=65535)
+    sip_tls_cert: Path | None = None
+    sip_tls_key: Path | None = None
+    sip_tls_ca_file: Path | None = None
+    sip_tls_verify: bool = True
+    sip_trunk_transport: Literal["udp", "tcp", "tls"] = "udp"
+    sip_trunk_media_encryption: Literal["required", "optional", "off"] = "optional"
+    sip_max_connections: int = Field(default=10_000, ge=1, le=1_000_000)
+    sip_max_connections_per_address: int = Field(default=100, ge=1, le=1_000_000)
+    sip_idle_timeout: float = Field(default=120.0, gt=0, le=86400)
+    sip_message_timeout: float = Field(default=10.0, gt=0, le=300)
+    sip_tls_handshake_timeout: float = Field(default=5.0, gt=0, le=300)
     media: Literal["relay", "rtpengine"] = "relay"
     rtp_host: str | None = None
     rtp_ports: str = "20000-29999"
@@ -147,6 +161,22 @@ class Settings(BaseSettings):
     def _port_range(cls, value: str) -> str:
         port_range(value)
         return value
+
+    @model_validator(mode="after")
+    def _tls_files(self) -> Settings:
+        if self.sip_tls_port is not None and (
+            self.sip_tls_cert is None or self.sip_tls_key is None
+        ):
+            raise ValueError("sip_tls_port needs sip_tls_cert and sip_tls_key (PEM files)")
+        if self.sip_trunk_transport == "tls" and self.sip_tls_port is None:
+            raise ValueError("sip_trunk_transport 'tls' needs sip_tls_port (and its certificate)")
+        if self.sip_trunk_transport == "tcp" and self.sip_tcp_port is None:
+            raise ValueError("sip_trunk_transport 'tcp' needs sip_tcp_port")
+        for name in ("sip_tls_cert", "sip_tls_key", "sip_tls_ca_file"):
+            path = getattr(self, name)
+            if path is not None and not Path(path).is_file():
+                raise ValueError(f"{name}: {path} is not a readable file")
+        return self
 
     @model_validator(mode="after")
     def _redis_for_redis_bus(self) -> Settings:

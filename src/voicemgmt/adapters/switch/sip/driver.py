@@ -34,6 +34,7 @@ from voicemgmt.adapters.switch.sip.prompts import PromptLibrary, PromptUnavailab
 from voicemgmt.adapters.switch.sip.registrar import Registrar, TrunkPolicy
 from voicemgmt.adapters.switch.sip.requests import RequestHandler
 from voicemgmt.adapters.switch.sip.throttle import SipThrottle
+from voicemgmt.adapters.switch.sip.transaction import TCP, TLS, UDP
 from voicemgmt.adapters.switch.sip.transport import SipObserver, SipTransport
 from voicemgmt.adapters.switch.sip.uri import NameAddr, SipUri
 from voicemgmt.domain.routing.events import (
@@ -92,7 +93,13 @@ class SipSwitch(RequestHandler):
             list(options.trunk_networks), self.digest, options.trunk_username, options.trunk_ha1
         )
         self.throttle = SipThrottle(self.trunk.allowed_source)
-        self.transport = SipTransport(self, clock, observer)
+        self.transport = SipTransport(
+            self,
+            clock,
+            observer,
+            limits=options.stream_limits,
+            client_tls=options.tls_client,
+        )
         self.reports: SwitchReports | None = None
         self.calls: dict[str, SipCall] = {}
         self._ended: dict[str, None] = {}
@@ -124,7 +131,16 @@ class SipSwitch(RequestHandler):
             log.info("%s phone registrations restored", restored)
         await self.media.start()
         await self.transport.listen(*self.options.listen)
-        log.info("SIP listening on %s:%s", *self.transport.address)
+        log.info("SIP listening on %s:%s (UDP)", *self.transport.address)
+        host = self.options.listen[0]
+        if self.options.tcp_port is not None:
+            address = await self.transport.listen_stream(TCP, host, self.options.tcp_port)
+            log.info("SIP listening on %s:%s (TCP)", *address)
+        if self.options.tls_port is not None and self.options.tls_server is not None:
+            address = await self.transport.listen_stream(
+                TLS, host, self.options.tls_port, self.options.tls_server
+            )
+            log.info("SIP listening on %s:%s (TLS)", *address)
         if self.options.media_timeout > 0:
             watch = MediaWatch(self.media, self.options.media_timeout)
             self.spawn(watch.run(lambda: list(self.calls.values()), self.clock, self._media_lost))
@@ -162,7 +178,7 @@ class SipSwitch(RequestHandler):
         for call in list(self.calls.values()):
             self.end_call(call, 480)
         await asyncio.sleep(0)  # let the BYEs and CANCELs go out
-        self.transport.close()
+        await self.transport.aclose()
         tasks = [t for t in self._tasks if t is not asyncio.current_task()]
         for task in tasks:
             task.cancel()
@@ -291,10 +307,11 @@ class SipSwitch(RequestHandler):
             return  # the operator answers in the banner only
         binding = self.registrar.binding(device.username, self.clock())
         if binding is not None:
-            target, destination = binding.contact, binding.source
+            target = binding.contact
+            transport, destination = binding.destination
         elif device.contact is not None:
             target = SipUri.parse(device.contact)
-            destination = target.address
+            transport, destination = target.transport, target.address
         else:
             log.info("operator %s's phone is not registered", operator_id)
             return
@@ -314,6 +331,7 @@ class SipSwitch(RequestHandler):
             from_=NameAddr(SipUri("sip", caller, self.host), caller),
             to=NameAddr(target),
             codecs=codecs,
+            transport=transport,
         )
         call.operators[operator_id] = leg
         self._owners[leg] = call
@@ -341,6 +359,8 @@ class SipSwitch(RequestHandler):
         media = await self.media.open_leg(call.id, "customer")
         host, port = trunk
         target = SipUri("sip", digits, host, port)
+        if self.options.trunk_transport != UDP:
+            target = target.with_params(transport=self.options.trunk_transport.lower())
         shown = caller_id.removeprefix("+") or "anonymous"
         leg = OutboundLeg(
             self,
@@ -353,6 +373,7 @@ class SipSwitch(RequestHandler):
             from_=NameAddr(SipUri("sip", shown, self.host)),
             to=NameAddr(target),
             codecs=(sdp.PCMU, sdp.PCMA),
+            transport=self.options.trunk_transport,
         )
         self._owners[leg] = call
         if forward:

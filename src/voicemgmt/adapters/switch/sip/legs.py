@@ -25,7 +25,7 @@ from voicemgmt.adapters.switch.sip.dialog import (
 )
 from voicemgmt.adapters.switch.sip.media.base import MediaLeg
 from voicemgmt.adapters.switch.sip.message import Request, Response, response_to
-from voicemgmt.adapters.switch.sip.transaction import Address, ServerTransaction
+from voicemgmt.adapters.switch.sip.transaction import UDP, Address, ServerTransaction
 from voicemgmt.adapters.switch.sip.transport import SipTransport
 from voicemgmt.adapters.switch.sip.uri import NameAddr, SipSyntaxError, SipUri
 
@@ -64,9 +64,21 @@ class LegState(StrEnum):
 
 class Leg:
     def __init__(
-        self, context: SipContext, owner: LegEvents, media: MediaLeg, role: str, key: str
+        self,
+        context: SipContext,
+        owner: LegEvents,
+        media: MediaLeg,
+        role: str,
+        key: str,
+        *,
+        transport: str = UDP,
+        flow: Address | None = None,
     ) -> None:
         self.context = context
+        # How the peer is reached: over TCP or TLS, every request of the dialog goes to
+        # ``flow`` (the connection the peer used, or the one we opened), not to its Contact.
+        self.transport = transport
+        self.flow = flow
         self.owner = owner
         self.media = media
         self.role = role  # "caller", "operator", "customer"
@@ -86,10 +98,21 @@ class Leg:
         return self.state is LegState.ENDED
 
     def via(self) -> str:
-        return f"SIP/2.0/UDP {self.context.host}:{self.context.port};branch={new_branch()};rport"
+        port = self.context.transport.port_of(self.transport)
+        return f"SIP/2.0/{self.transport} {self.context.host}:{port};branch={new_branch()};rport"
 
     def contact(self) -> NameAddr:
-        return NameAddr(SipUri("sip", "vm", self.context.host, self.context.port))
+        port = self.context.transport.port_of(self.transport)
+        uri = SipUri("sip", "vm", self.context.host, port)
+        if self.transport != UDP:
+            uri = uri.with_params(transport=self.transport.lower())
+        return NameAddr(uri)
+
+    def hop(self, request: Request) -> Address:
+        """Where a request of this leg goes (its flow over a stream, else its next hop)."""
+        if self.transport != UDP and self.flow is not None:
+            return self.flow
+        return next_hop(request)
 
     def _ended(self) -> None:
         if self.dialog is not None:
@@ -101,7 +124,7 @@ class Leg:
             pass
 
         handler = callback if callable(callback) else ignore
-        self.context.transport.send_request(request, next_hop(request), handler)
+        self.context.transport.send_request(request, self.hop(request), handler, self.transport)
 
     # in-dialog requests from the peer ------------------------------------------------------
 
@@ -197,7 +220,7 @@ class Leg:
                     except sdp.SdpError:
                         pass
                 ack = dialog.request("ACK", self.via(), cseq=request.cseq[0])
-                self.context.transport.send_stateless(ack, next_hop(ack))
+                self.context.transport.send_stateless(ack, self.hop(ack), self.transport)
 
         self._send(request, answered)
 
@@ -213,8 +236,13 @@ class InboundLeg(Leg):
         invite: Request,
         transaction: ServerTransaction,
         offer: sdp.Session,
+        *,
+        transport: str = UDP,
+        source: Address | None = None,
     ) -> None:
-        super().__init__(context, owner, media, "caller", "remote")
+        super().__init__(
+            context, owner, media, "caller", "remote", transport=transport, flow=source
+        )
         self.invite = invite
         self.transaction = transaction
         self.remote_sdp = offer
@@ -297,8 +325,9 @@ class OutboundLeg(Leg):
         to: NameAddr,
         codecs: tuple[int, ...],
         headers: Iterable[tuple[str, str]] = (),
+        transport: str = UDP,
     ) -> None:
-        super().__init__(context, owner, media, role, key)
+        super().__init__(context, owner, media, role, key, transport=transport, flow=destination)
         host, port = media.local_address
         self.local_sdp = sdp.offer(host, port, codecs)
         self.invite = initial_request(
@@ -322,7 +351,9 @@ class OutboundLeg(Leg):
         self._provisional = False
 
     def start(self) -> None:
-        self.context.transport.send_request(self.invite, self.destination, self._response)
+        self.context.transport.send_request(
+            self.invite, self.destination, self._response, self.transport
+        )
 
     def cancel(self) -> None:
         """Stop ringing (CANCEL), or hang up (BYE) if the phone answered meanwhile."""
@@ -337,7 +368,7 @@ class OutboundLeg(Leg):
 
     def _send_cancel(self) -> None:
         self.context.transport.send_request(
-            cancel_for(self.invite), self.destination, lambda response: None
+            cancel_for(self.invite), self.destination, lambda response: None, self.transport
         )
 
     def _response(self, response: Response | None) -> None:
@@ -371,7 +402,7 @@ class OutboundLeg(Leg):
             self.dialog = Dialog.uac(self.invite, response)
         assert self.dialog is not None
         ack = self.dialog.request("ACK", self.via(), cseq=self.invite.cseq[0])
-        self.context.transport.send_stateless(ack, next_hop(ack))
+        self.context.transport.send_stateless(ack, self.hop(ack), self.transport)
         if not first:
             return  # a retransmitted 2xx: acknowledged again, nothing else
         if self._cancel_requested or self.state is LegState.ENDED:

@@ -21,7 +21,7 @@ from voicemgmt.adapters.switch.sip.digest import Verdict
 from voicemgmt.adapters.switch.sip.legs import ALLOW, InboundLeg, Leg
 from voicemgmt.adapters.switch.sip.media.base import MediaBackend, MediaUnavailable
 from voicemgmt.adapters.switch.sip.message import Request, Response, response_to
-from voicemgmt.adapters.switch.sip.registrar import Registrar, TrunkPolicy
+from voicemgmt.adapters.switch.sip.registrar import MAX_EXPIRES, Registrar, TrunkPolicy
 from voicemgmt.adapters.switch.sip.throttle import SipThrottle
 from voicemgmt.adapters.switch.sip.transaction import Address, ServerTransaction
 from voicemgmt.adapters.switch.sip.transaction_layer import IncomingRequest
@@ -83,7 +83,7 @@ class RequestHandler:
         if not in_dialog and self.throttle.blocked(request, source, now):
             return  # no answer: a scanner learns nothing
         try:
-            self._route(request, source, transaction, now)
+            self._route(request, source, transaction, now, incoming.transport)
         except (SipSyntaxError, ValueError) as exc:
             log.debug("unusable %s from %s: %s", request.method, source, exc)
             if transaction is not None:
@@ -96,7 +96,12 @@ class RequestHandler:
                 leg.timed_out()
 
     def _route(
-        self, request: Request, source: Address, transaction: ServerTransaction | None, now: float
+        self,
+        request: Request,
+        source: Address,
+        transaction: ServerTransaction | None,
+        now: float,
+        transport: str,
     ) -> None:
         method = request.method
         if method == "ACK" or (transaction is not None and request.to.tag):
@@ -111,9 +116,9 @@ class RequestHandler:
         if method == "CANCEL":
             self._cancel(request, transaction)
         elif method == "INVITE":
-            self.spawn(self._invite(request, source, transaction, now))
+            self.spawn(self._invite(request, source, transaction, now, transport))
         elif method == "REGISTER":
-            self.spawn(self._register(request, source, transaction, now))
+            self.spawn(self._register(request, source, transaction, now, transport))
         elif method == "OPTIONS":
             headers = [("allow", ALLOW), ("accept", "application/sdp")]
             self._respond(transaction, response_to(request, 200, headers=headers, to_tag="opt"))
@@ -132,10 +137,15 @@ class RequestHandler:
         leg.cancelled()
 
     async def _register(
-        self, request: Request, source: Address, transaction: ServerTransaction, now: float
+        self,
+        request: Request,
+        source: Address,
+        transaction: ServerTransaction,
+        now: float,
+        transport: str,
     ) -> None:
         try:
-            response, failed = await self.registrar.register(request, source, now)
+            response, failed = await self.registrar.register(request, source, now, transport)
         except Exception:
             log.exception("REGISTER from %s failed", source)
             response, failed = response_to(request, 500), False
@@ -143,10 +153,16 @@ class RequestHandler:
             self.throttle.failed(request, source, now)
         elif response.status == 200 and request.headers.get("authorization") is not None:
             self.throttle.succeeded(source, now)
+            self.transport.keep_open(transport, source, MAX_EXPIRES + 60)
         self._respond(transaction, response)
 
     async def _invite(
-        self, request: Request, source: Address, transaction: ServerTransaction, now: float
+        self,
+        request: Request,
+        source: Address,
+        transaction: ServerTransaction,
+        now: float,
+        transport: str,
     ) -> None:
         refusal = self._admit(request, source, now)
         if refusal is not None:
@@ -173,7 +189,16 @@ class RequestHandler:
         except MediaUnavailable:
             self._respond(transaction, response_to(request, 503))
             return
-        leg = InboundLeg(self, self, media, request, transaction, offer)  # type: ignore[arg-type]
+        leg = InboundLeg(
+            self,  # type: ignore[arg-type]
+            self,  # type: ignore[arg-type]
+            media,
+            request,
+            transaction,
+            offer,
+            transport=transport,
+            source=source,
+        )
         media.on_digit(lambda digit: self.digit(call, digit))
         call.remote = leg
         self.calls[call.id] = call
