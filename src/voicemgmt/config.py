@@ -170,6 +170,11 @@ class Settings(BaseSettings):
             raise ValueError("sip_tls_port needs sip_tls_cert and sip_tls_key (PEM files)")
         if self.sip_trunk_transport == "tls" and self.sip_tls_port is None:
             raise ValueError("sip_trunk_transport 'tls' needs sip_tls_port (and its certificate)")
+        if self.sip_trunk_media_encryption == "required" and self.sip_trunk_transport != "tls":
+            raise ValueError(
+                "sip_trunk_media_encryption 'required' needs sip_trunk_transport 'tls' "
+                "(SRTP keys are only exchanged over TLS)"
+            )
         if self.sip_trunk_transport == "tcp" and self.sip_tcp_port is None:
             raise ValueError("sip_trunk_transport 'tcp' needs sip_tcp_port")
         for name in ("sip_tls_cert", "sip_tls_key", "sip_tls_ca_file"):

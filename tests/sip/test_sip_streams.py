@@ -11,6 +11,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.sip
 
 @pytest.fixture
 def platform(tmp_path: Path) -> Iterator[SipPlatform]:
-    limits = {
+    limits: dict[str, Any] = {
         "sip_max_connections_per_address": 20,
         "sip_idle_timeout": 2.0,
         "sip_message_timeout": 1.0,

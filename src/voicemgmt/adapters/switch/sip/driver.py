@@ -29,6 +29,7 @@ from voicemgmt.adapters.switch.sip.calls import (
 from voicemgmt.adapters.switch.sip.digest import DigestServer
 from voicemgmt.adapters.switch.sip.legs import InboundLeg, Leg, OutboundLeg
 from voicemgmt.adapters.switch.sip.media.base import MediaBackend, MediaLeg
+from voicemgmt.adapters.switch.sip.media_policy import Capabilities, MediaRefused, our_offer
 from voicemgmt.adapters.switch.sip.media_watch import MediaWatch
 from voicemgmt.adapters.switch.sip.prompts import PromptLibrary, PromptUnavailable
 from voicemgmt.adapters.switch.sip.registrar import Registrar, TrunkPolicy
@@ -315,6 +316,12 @@ class SipSwitch(RequestHandler):
         else:
             log.info("operator %s's phone is not registered", operator_id)
             return
+        can = Capabilities(transport == TLS, self.media.sdes, self.media.dtls)
+        try:
+            keys = our_offer(device.media_encryption, can)
+        except MediaRefused as exc:
+            log.warning("not ringing operator %s's phone: %s", operator_id, exc.reason)
+            return
         media = await self.media.open_leg(call.id, f"op{operator_id}")
         remote = call.remote
         first = remote.remote_sdp.codec if remote is not None and remote.remote_sdp else sdp.PCMU
@@ -332,6 +339,9 @@ class SipSwitch(RequestHandler):
             to=NameAddr(target),
             codecs=codecs,
             transport=transport,
+            keys=keys,
+            policy=device.media_encryption,
+            can=can,
         )
         call.operators[operator_id] = leg
         self._owners[leg] = call
@@ -356,11 +366,22 @@ class SipSwitch(RequestHandler):
                 call.report("customer_failed", lambda: reports.customer_failed(call.id, refusal))
             return
         assert trunk is not None
+        policy, transport = self.options.trunk_media_encryption, self.options.trunk_transport
+        can = Capabilities(transport == TLS, self.media.sdes, self.media.dtls)
+        try:
+            keys = our_offer(policy, can)
+        except MediaRefused as exc:  # the settings prevent it; a backend may not do SRTP
+            log.warning("call %s: not dialling %s: %s", call.id, digits, exc.reason)
+            if forward:
+                self.end_call(call, 480)
+            else:
+                call.report("customer_failed", lambda: reports.customer_failed(call.id, "failed"))
+            return
         media = await self.media.open_leg(call.id, "customer")
         host, port = trunk
         target = SipUri("sip", digits, host, port)
-        if self.options.trunk_transport != UDP:
-            target = target.with_params(transport=self.options.trunk_transport.lower())
+        if transport != UDP:
+            target = target.with_params(transport=transport.lower())
         shown = caller_id.removeprefix("+") or "anonymous"
         leg = OutboundLeg(
             self,
@@ -373,7 +394,10 @@ class SipSwitch(RequestHandler):
             from_=NameAddr(SipUri("sip", shown, self.host)),
             to=NameAddr(target),
             codecs=(sdp.PCMU, sdp.PCMA),
-            transport=self.options.trunk_transport,
+            transport=transport,
+            keys=keys,
+            policy=policy,
+            can=can,
         )
         self._owners[leg] = call
         if forward:

@@ -18,12 +18,13 @@ from voicemgmt.adapters.switch.sip import sdp
 from voicemgmt.adapters.switch.sip.calls import SipCall, SipOptions
 from voicemgmt.adapters.switch.sip.dialog import Dialog, DialogKey, dialog_key_of
 from voicemgmt.adapters.switch.sip.digest import Verdict
-from voicemgmt.adapters.switch.sip.legs import ALLOW, InboundLeg, Leg
+from voicemgmt.adapters.switch.sip.legs import ALLOW, InboundLeg, Leg, not_acceptable
 from voicemgmt.adapters.switch.sip.media.base import MediaBackend, MediaUnavailable
+from voicemgmt.adapters.switch.sip.media_policy import Capabilities, MediaRefused, answer_offer
 from voicemgmt.adapters.switch.sip.message import Request, Response, response_to
 from voicemgmt.adapters.switch.sip.registrar import MAX_EXPIRES, Registrar, TrunkPolicy
 from voicemgmt.adapters.switch.sip.throttle import SipThrottle
-from voicemgmt.adapters.switch.sip.transaction import Address, ServerTransaction
+from voicemgmt.adapters.switch.sip.transaction import TLS, Address, ServerTransaction
 from voicemgmt.adapters.switch.sip.transaction_layer import IncomingRequest
 from voicemgmt.adapters.switch.sip.transport import SipTransport
 from voicemgmt.adapters.switch.sip.uri import SipSyntaxError
@@ -172,11 +173,17 @@ class RequestHandler:
         if called is None:
             self._respond(transaction, response_to(request, 404))
             return
+        policy = self.options.trunk_media_encryption
+        can = Capabilities(transport == TLS, self.media.sdes, self.media.dtls)
         try:
             offer = sdp.parse(request.body)
             sdp.answer(offer, "0.0.0.0", 0)  # noqa: S104 (only checks a codec is shared)
+            keys = answer_offer(offer, policy, can)
         except sdp.SdpError:
             self._respond(transaction, response_to(request, 488))
+            return
+        except MediaRefused as exc:
+            self._respond(transaction, not_acceptable(request, exc, self.host))
             return
         if len(self.calls) >= self.options.max_calls or self.transport.layer.busy:
             self._respond(transaction, response_to(request, 503, headers=[("retry-after", "5")]))
@@ -198,6 +205,9 @@ class RequestHandler:
             offer,
             transport=transport,
             source=source,
+            keys=keys,
+            policy=policy,
+            can=can,
         )
         media.on_digit(lambda digit: self.digit(call, digit))
         call.remote = leg
@@ -235,6 +245,10 @@ class RequestHandler:
         self.transport.respond(transaction, response)
 
     # provided by the driver ------------------------------------------------------------------
+
+    @property
+    def host(self) -> str:
+        raise NotImplementedError
 
     def digit(self, call: SipCall, digit: str) -> None:
         raise NotImplementedError

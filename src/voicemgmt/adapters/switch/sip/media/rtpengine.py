@@ -27,6 +27,7 @@ from pathlib import Path
 from voicemgmt.adapters.switch.sip import sdp
 from voicemgmt.adapters.switch.sip.media.base import Audio, MediaLeg, MediaUnavailable
 from voicemgmt.adapters.switch.sip.media.ng import NgClient, NgError
+from voicemgmt.adapters.switch.sip.sdes import Crypto
 
 log = logging.getLogger(__name__)
 FLAGS = ["port latching"]
@@ -78,6 +79,9 @@ class RtpengineLeg:
         elif self.side == "ops" and self.call.bridged is self:
             self.media.later(self.call, self.media.answer(self.call, remote))
 
+    def encrypt(self, send: Crypto, receive: Crypto) -> None:
+        raise MediaUnavailable("SRTP is not wired to rtpengine yet (RtpengineMedia.sdes)")
+
     def on_digit(self, callback: Callable[[str], None] | None) -> None:
         if self.side == "remote":
             self.call.digit = callback
@@ -97,6 +101,9 @@ class RtpengineLeg:
 
 class RtpengineMedia:
     """A :class:`~voicemgmt.adapters.switch.sip.media.base.MediaBackend` on rtpengine."""
+
+    sdes = False  # rtpengine can; the driver does not hand it the keys yet
+    dtls = False
 
     def __init__(
         self,
