@@ -25,7 +25,12 @@ from voicemgmt.adapters.system import SystemClock
 from voicemgmt.adapters.webhook_sender import SendTimeouts, WebhookSender, resolve
 from voicemgmt.config import Settings, host_port, port_range
 from voicemgmt.domain.webhooks import RetryPolicy
-from voicemgmt.observability.collectors import CallbackCounter, MediaCollector, RoutingCollector
+from voicemgmt.observability.collectors import (
+    CallbackCounter,
+    LabelledCallbackCounter,
+    MediaCollector,
+    RoutingCollector,
+)
 from voicemgmt.observability.metrics import Metrics
 from voicemgmt.services.authentication import (
     ApiAuthenticator,
@@ -297,6 +302,23 @@ def sip_switch(
             "voicemgmt_sip_malformed_messages",
             "SIP datagrams dropped because they could not be parsed.",
             lambda: transport.malformed,
+        )
+    )
+    streams = transport.streams
+    metrics.add(
+        LabelledCallbackCounter(
+            "voicemgmt_sip_connections_refused",
+            "SIP TCP/TLS connections closed on arrival by a connection limit.",
+            "limit",
+            lambda: dict(streams.refused),
+        )
+    )
+    metrics.add(
+        LabelledCallbackCounter(
+            "voicemgmt_sip_connections_closed",
+            "SIP TCP/TLS connections closed by a timeout, a limit or input that cannot be read.",
+            "reason",
+            lambda: dict(streams.closed),
         )
     )
     return switch

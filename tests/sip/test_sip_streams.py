@@ -17,7 +17,9 @@ import pytest
 
 from tests.sip.peers import free_udp_port, need
 from tests.sip.platform import SipPlatform, sip_platform
+from tests.sip.test_sip_metrics import scrape
 from tests.test_calls_api import eventually
+from tests.test_metrics import TOKEN, value
 from voicemgmt.adapters.switch.sip.message import Response, parse
 
 pytestmark = pytest.mark.sip
@@ -30,6 +32,7 @@ def platform(tmp_path: Path) -> Iterator[SipPlatform]:
         "sip_idle_timeout": 2.0,
         "sip_message_timeout": 1.0,
         "sip_tls_handshake_timeout": 1.0,
+        "metrics_token": TOKEN,
     }
     with sip_platform(tmp_path, streams=True, **limits) as running:
         yield running
@@ -132,6 +135,8 @@ def test_a_huge_content_length_gets_413_and_the_connection_closes(platform: SipP
         assert read_response(sock).status == 413
         assert closed_by_server(sock)
     still_serving(platform)
+    closed = "voicemgmt_sip_connections_closed_total"
+    assert value(scrape(platform), closed, reason="too_large") == 1
 
 
 def test_a_message_without_end_or_length_closes_the_connection(platform: SipPlatform) -> None:
@@ -207,6 +212,11 @@ def test_thousands_of_connections_from_one_address_are_refused_beyond_the_limit(
                 continue
         assert 1 <= alive <= 20  # the per-address limit; the rest were closed at once
         still_serving(platform)  # other addresses are not affected
+        counted = value(
+            scrape(platform), "voicemgmt_sip_connections_refused_total", limit="max_per_address"
+        )
+        # most were refused; a few more got in as idle ones closed (2 s) during the loop
+        assert counted >= 800 - refused
     finally:
         for sock in held:
             sock.close()
