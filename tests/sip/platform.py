@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.sip.certs import make_certificates
+from tests.sip.certs import Certificates, make_certificates
 from tests.sip.peers import free_udp_port, tone_sequence, write_wav
 from tests.support import (
     LiveServer,
@@ -61,8 +61,13 @@ def sip_settings(
         "rtp_ports": f"{rtp}-{rtp + 119}",
         "sip_trunk_outbound": None,
     }
-    if streams:
-        certs = make_certificates(tmp_path / "certs")
+    if streams:  # a test may have made them already (to give a peer the same CA)
+        folder = tmp_path / "certs"
+        certs = Certificates(
+            folder / "ca.pem", folder / "cert.pem", folder / "key.pem", folder / "chain.pem"
+        )
+        if not certs.ca.exists():
+            certs = make_certificates(folder)
         values.update(
             sip_tcp_port=sip_port,
             sip_tls_port=sip_port + 1,

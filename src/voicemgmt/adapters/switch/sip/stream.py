@@ -81,7 +81,8 @@ class Connection:
     def keep_open_until(self, until: float) -> None:
         self.idle_until = max(self.idle_until, until)
 
-    def close(self, reason: str | None = None) -> None:
+    def close(self, reason: str | None = None, *, abort: bool = False) -> None:
+        """Close (``reason``: a limit or bad input, counted; the socket is dropped at once)."""
         if self.closed:
             return
         self.closed = True
@@ -90,7 +91,7 @@ class Connection:
             log.debug(
                 "closing SIP %s connection from %s:%s: %s", self.transport, *self.peer, reason
             )
-        if reason is None:
+        if reason is None and not abort:
             self.writer.close()
         else:
             self.writer.transport.abort()
@@ -290,10 +291,11 @@ class StreamTransports:
         for server in self._servers:
             server.close()
         for connection in list(self.connections.values()):
-            connection.close()
+            connection.close(abort=True)  # a TLS goodbye would outlive the event loop
         for task in list(self._tasks):
             task.cancel()
         for server in self._servers:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), 1.0)
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.sleep(0.01)  # the aborted transports close their sockets
