@@ -233,12 +233,25 @@ class StreamTransports:
         if connection is not None:
             connection.keep_open_until(until)
 
-    def send(self, transport: str, address: Address, data: bytes, failed: Failed | None) -> None:
-        """Over the open connection to ``address``, or a new one; ``failed`` if none can be."""
+    def send(
+        self,
+        transport: str,
+        address: Address,
+        data: bytes,
+        failed: Failed | None,
+        *,
+        connect: bool = True,
+    ) -> None:
+        """Over the open connection to ``address``, or a new one (unless ``connect`` is False:
+        a response whose connection has closed is dropped rather than sent back to a client's
+        ephemeral port); ``failed`` if none can be."""
         key = (transport, address)
         connection = self.connections.get(key)
         if connection is not None and not connection.closed:
             connection.send(data)
+            return
+        if not connect:
+            log.debug("no %s connection to %s:%s any more: response dropped", transport, *address)
             return
         pending = self._pending.get(key)
         if pending is not None:

@@ -214,7 +214,8 @@ class SipTransport:
             if send.transport == UDP:
                 self.udp.send(data, send.address)
             else:
-                self.streams.send(send.transport, send.address, data, failed)
+                connect = not isinstance(send.message, Response)
+                self.streams.send(send.transport, send.address, data, failed, connect=connect)
 
     # timers --------------------------------------------------------------------------------
 
