@@ -337,3 +337,45 @@ def test_click_to_call_reaches_the_trunk_over_verified_tls_with_srtp(
         assert correlation(CALLER_VOICE, heard[-int(2.5 * 8000) : -int(0.5 * 8000)]) > 0.9
     else:
         assert record["outcome"] == "failed"
+
+
+def test_a_phone_that_requires_srtp_is_not_rung_over_udp(tmp_path: Path) -> None:
+    """SDES keys are never sent in clear: a ``required`` phone reached over UDP stays silent
+    (the log says why), the same phone with ``optional`` rings."""
+    need("baresip")
+    with (
+        sip_platform(tmp_path) as platform,
+        baresip(tmp_path, "caller", source=platform.caller_voice) as caller,
+        baresip(tmp_path, "ana", source=platform.operator_voice) as phone,
+    ):
+        phone.start()
+        caller.start()
+        acme = platform.acme
+
+        def device(policy: str) -> None:
+            with platform.client() as client:
+                client.put(
+                    f"/api/v1/operators/{acme.id_agent}/sip-device",
+                    auth=acme.auth,
+                    json={
+                        "username": "ana",
+                        "contact": f"sip:ana@{phone.address}",
+                        "media_encryption": policy,
+                    },
+                ).raise_for_status()
+
+        device("required")
+        ana = Operator(platform.server, acme, acme.id_agent)
+        ana.status("online")
+        caller.command("dial", platform.uri_of_number)
+        caller.wait_event("CALL_ESTABLISHED")
+        with pytest.raises(TimeoutError):
+            phone.wait_event("CALL_INCOMING", timeout=3)
+        caller.command("hangup")
+        caller.wait_event("CALL_CLOSED")
+        time.sleep(6)  # the driver's device cache (5 s) forgets the old policy
+        device("optional")
+        caller.command("dial", platform.uri_of_number)
+        phone.wait_event("CALL_INCOMING")
+        caller.command("hangup")
+        ana.http.close()
