@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import ssl
 from pathlib import Path
 from typing import Any, Literal
 
@@ -181,6 +182,19 @@ class Settings(BaseSettings):
             path = getattr(self, name)
             if path is not None and not Path(path).is_file():
                 raise ValueError(f"{name}: {path} is not a readable file")
+        if self.sip_tls_cert is not None and self.sip_tls_key is not None:
+            try:  # read now, so that a bad pair stops the start with this message
+                context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                context.load_cert_chain(self.sip_tls_cert, self.sip_tls_key)
+            except (OSError, ssl.SSLError) as exc:
+                raise ValueError(
+                    f"sip_tls_cert and sip_tls_key are not a usable PEM certificate and key: {exc}"
+                ) from exc
+        if self.sip_tls_ca_file is not None:
+            try:
+                ssl.create_default_context(cafile=self.sip_tls_ca_file)
+            except (OSError, ssl.SSLError) as exc:
+                raise ValueError(f"sip_tls_ca_file holds no usable certificate: {exc}") from exc
         return self
 
     @model_validator(mode="after")

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
+from tests.sip.certs import make_certificates
+from tests.test_cli import cli_env, voicemgmt
 from voicemgmt.adapters.switch.sip import sdp
 from voicemgmt.adapters.switch.sip.framing import Broken, Frame, Ping, StreamFramer
 from voicemgmt.adapters.switch.sip.media_policy import (
@@ -25,6 +29,7 @@ from voicemgmt.adapters.switch.sip.transaction import (
     Send,
     ServerTransaction,
 )
+from voicemgmt.config import Settings
 
 KEY = base64.b64encode(bytes(range(30))).decode()
 MESSAGE = (
@@ -194,3 +199,53 @@ def test_sdp_with_crypto_round_trips() -> None:
     assert back.cryptos == (ours,)
     assert back.srtp_only
     assert not back.dtls
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"sip_tls_port": 5061}, "sip_tls_port needs sip_tls_cert and sip_tls_key"),
+        ({"sip_tls_port": 5061, "cert": "junk", "key": "junk"}, "not a usable PEM"),
+        ({"sip_tls_port": 5061, "cert": "ok", "key": "other"}, "not a usable PEM"),
+        ({"sip_tls_port": 5061, "cert": "ok", "key": "ok", "ca": "junk"}, "no usable"),
+        ({"sip_tls_cert": "/nonexistent.pem", "key": "ok"}, "is not a readable file"),
+        ({"sip_trunk_transport": "tls"}, "needs sip_tls_port"),
+        ({"sip_trunk_transport": "tcp"}, "needs sip_tcp_port"),
+        ({"sip_trunk_transport": "sctp"}, "sip_trunk_transport"),
+        ({"sip_trunk_media_encryption": "required"}, "needs sip_trunk_transport 'tls'"),
+        ({"sip_trunk_media_encryption": "always"}, "sip_trunk_media_encryption"),
+        ({"sip_max_connections_per_address": 0}, "sip_max_connections_per_address"),
+        ({"sip_tls_handshake_timeout": -1}, "sip_tls_handshake_timeout"),
+    ],
+)
+def test_unusable_tls_settings_are_refused_with_a_clear_message(
+    tmp_path: Path, values: dict[str, object], message: str
+) -> None:
+    certs = make_certificates(tmp_path / "certs")
+    other = make_certificates(tmp_path / "other")
+    junk = tmp_path / "junk.pem"
+    junk.write_text("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
+    files = {"ok": (certs.cert, certs.key), "other": (other.cert, other.key), "junk": (junk, junk)}
+    given = {k: v for k, v in values.items() if k.startswith("sip_")}
+    if "cert" in values:
+        given["sip_tls_cert"] = files[str(values["cert"])][0]
+    if "key" in values:
+        given["sip_tls_key"] = files[str(values["key"])][1]
+    if "ca" in values:
+        given["sip_tls_ca_file"] = junk
+    with pytest.raises(ValidationError) as raised:
+        Settings(switch="sip", **given)  # type: ignore[arg-type]
+    assert message in str(raised.value)
+
+
+def test_serve_stops_at_an_unusable_certificate_before_listening(tmp_path: Path) -> None:
+    """``voicemgmt serve`` exits 2 with the settings named, no traceback."""
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate\n")
+    env = {"VM_SWITCH": "sip", "VM_SIP_TLS_PORT": "5061"}
+    env.update(VM_SIP_TLS_CERT=str(junk), VM_SIP_TLS_KEY=str(junk))
+    done = voicemgmt("serve", env=cli_env(tmp_path / "var", **env))
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("error: configuration")
+    assert "sip_tls_cert and sip_tls_key are not a usable PEM" in done.stderr
+    assert "Traceback" not in done.stderr
