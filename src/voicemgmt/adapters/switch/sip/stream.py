@@ -81,8 +81,10 @@ class Connection:
     def keep_open_until(self, until: float) -> None:
         self.idle_until = max(self.idle_until, until)
 
-    def close(self, reason: str | None = None, *, abort: bool = False) -> None:
-        """Close (``reason``: a limit or bad input, counted; the socket is dropped at once)."""
+    def close(self, reason: str | None = None, *, graceful: bool | None = None) -> None:
+        """Close: after what was written is sent (``graceful``, the default without a
+        ``reason``), or dropping the socket at once; a ``reason`` (a limit, bad input) is
+        counted."""
         if self.closed:
             return
         self.closed = True
@@ -91,7 +93,7 @@ class Connection:
             log.debug(
                 "closing SIP %s connection from %s:%s: %s", self.transport, *self.peer, reason
             )
-        if reason is None and not abort:
+        if graceful if graceful is not None else reason is None:
             self.writer.close()
         else:
             self.writer.transport.abort()
@@ -123,9 +125,8 @@ class Connection:
                     elif isinstance(item, Ping):
                         self.send(b"\r\n")
                     elif isinstance(item, Broken):
-                        if item.reason == "too_large":
-                            self._refuse_too_large(item.head)
-                        self.close(item.reason)
+                        answered = item.reason == "too_large" and self._refuse_too_large(item.head)
+                        self.close(item.reason, graceful=answered)  # the 413 goes out first
                         return
                 began = (
                     (began if began is not None and not completed else now)
@@ -137,16 +138,18 @@ class Connection:
         finally:
             self.close()
 
-    def _refuse_too_large(self, head: bytes) -> None:
-        """413 to a request whose head we read (its body we will not)."""
+    def _refuse_too_large(self, head: bytes) -> bool:
+        """413 to a request whose head we read (its body we will not); whether one was sent."""
         if not head:
-            return
+            return False
         try:
             request = parse(_LENGTH_LINE.sub(rb"\1\2 0", head))
         except SipSyntaxError:
-            return
-        if isinstance(request, Request) and request.method != "ACK":
-            self.send(response_to(request, 413).serialize())
+            return False
+        if not isinstance(request, Request) or request.method == "ACK":
+            return False
+        self.send(response_to(request, 413).serialize())
+        return True
 
 
 class StreamTransports:
@@ -304,7 +307,7 @@ class StreamTransports:
         for server in self._servers:
             server.close()
         for connection in list(self.connections.values()):
-            connection.close(abort=True)  # a TLS goodbye would outlive the event loop
+            connection.close(graceful=False)  # a TLS goodbye would outlive the event loop
         for task in list(self._tasks):
             task.cancel()
         for server in self._servers:
