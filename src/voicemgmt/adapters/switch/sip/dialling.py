@@ -80,7 +80,7 @@ class Dialling:
         else:
             log.info("operator %s's phone is not registered", operator_id)
             return
-        can = Capabilities(transport == TLS, self.media.sdes, self.media.dtls)
+        can = Capabilities(transport == TLS, self.media.sdes_offers, self.media.dtls)
         try:
             keys = our_offer(device.media_encryption, can)
         except MediaRefused as exc:
@@ -132,7 +132,7 @@ class Dialling:
             return
         assert trunk is not None
         policy, transport = self.options.trunk_media_encryption, self.options.trunk_transport
-        can = Capabilities(transport == TLS, self.media.sdes, self.media.dtls)
+        can = Capabilities(transport == TLS, self.media.sdes_offers, self.media.dtls)
         try:
             keys = our_offer(policy, can)
         except MediaRefused as exc:  # the settings prevent it; a backend may not do SRTP

@@ -191,6 +191,7 @@ class Leg:
                 return
             if self.keys.ours is not None and keys.ours is not None:  # keep our key
                 keys = replace(keys, ours=replace(self.keys.ours, tag=keys.ours.tag))
+            offer = replace(offer, cryptos=(keys.theirs,) if keys.theirs else ())
             self.remote_sdp = offer
             self.media.connect(offer)
             self._secure(keys)

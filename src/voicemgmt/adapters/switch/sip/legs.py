@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import replace
 
 from voicemgmt.adapters.switch.sip import sdp
 from voicemgmt.adapters.switch.sip.dialog import (
@@ -89,6 +90,9 @@ class InboundLeg(Leg):
         self.remote_sdp = offer
         self.local_tag = new_tag()
         host, port = media.local_address
+        chosen = media.sdes_key()
+        if chosen is not None and keys.ours is not None:  # the backend's own key (rtpengine)
+            keys = replace(keys, ours=chosen)
         self.local_sdp = self._with_keys(sdp.answer(offer, host, port), keys)
         media.connect(offer)
         self._secure(keys)

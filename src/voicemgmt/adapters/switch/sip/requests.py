@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from voicemgmt.adapters.switch.sip import sdp
@@ -192,7 +193,9 @@ class RequestHandler:
         call = SipCall(self._new_call_id(), "in")
         call.caller = e164_digits(request.from_.uri.user) or ""
         try:
-            media = await self.media.open_leg(call.id, "caller", offer)
+            # the media backend sees the one key taken (none if the media stays plain)
+            media_offer = replace(offer, cryptos=(keys.theirs,) if keys.theirs else ())
+            media = await self.media.open_leg(call.id, "caller", media_offer)
         except MediaUnavailable:
             self._respond(transaction, response_to(request, 503))
             return
@@ -202,7 +205,7 @@ class RequestHandler:
             media,
             request,
             transaction,
-            offer,
+            media_offer,
             transport=transport,
             source=source,
             keys=keys,

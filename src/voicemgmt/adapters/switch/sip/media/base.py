@@ -71,6 +71,10 @@ class MediaLeg(Protocol):
         """SRTP with the peer (SDES keys): protect what we send with ``send``, accept only
         what ``receive`` authenticates. Called again when a re-INVITE changes a key."""
 
+    def sdes_key(self) -> Crypto | None:
+        """The key the backend chose for what it sends to the peer (rtpengine answers an SRTP
+        offer with its own), to put in our SDP; None: the driver's key is used (the relay)."""
+
     def on_digit(self, callback: Callable[[str], None] | None) -> None:
         """Call ``callback`` with each RFC 4733 digit the peer keys."""
 
@@ -82,7 +86,8 @@ class MediaLeg(Protocol):
 
 
 class MediaBackend(Protocol):
-    sdes: bool  # its legs can do SRTP keyed by SDES (``MediaLeg.encrypt``)
+    sdes: bool  # it can answer an SDES-keyed SRTP offer (``MediaLeg.encrypt``)
+    sdes_offers: bool  # … and make one (the legs the driver starts: phones, the trunk)
     dtls: bool  # it terminates DTLS-SRTP itself
 
     async def start(self) -> None: ...

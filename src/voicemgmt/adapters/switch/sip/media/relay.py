@@ -119,6 +119,9 @@ class RelayLeg(asyncio.DatagramProtocol):
         self._srtp_out = _srtp(send, pylibsrtp.Policy.SSRC_ANY_OUTBOUND)
         self._srtp_in = _srtp(receive, pylibsrtp.Policy.SSRC_ANY_INBOUND)
 
+    def sdes_key(self) -> Crypto | None:
+        return None
+
     def on_digit(self, callback: Callable[[str], None] | None) -> None:
         self._digit = callback
 
@@ -295,7 +298,7 @@ class RelayLeg(asyncio.DatagramProtocol):
 class RtpRelay:
     """A :class:`~voicemgmt.adapters.switch.sip.media.base.MediaBackend` in this process."""
 
-    sdes = True
+    sdes = sdes_offers = True
     dtls = False
 
     def __init__(self, host: str, ports: range) -> None:

@@ -4,7 +4,11 @@ Driven by the ng control protocol (``ng.py``). Each platform call is one rtpengi
 two parties, tagged ``remote`` (the caller, or the customer of a click-to-call) and ``ops``
 (whichever operator's phone is connected). Ports stay put while the ``ops`` party changes
 (the ``port latching`` flag): bridging an operator is a re-answer with that phone's SDP, and
-unbridging is a re-answer towards a black hole with the operator's media blocked. Prompts and
+unbridging is a re-answer towards a black hole with the operator's media blocked. SRTP: a
+``remote`` party's SDES offer is handed over as it is (with the one key the driver chose);
+rtpengine decrypts it and answers with its own key (``sdes_key``), which the driver puts in
+its answer; the ``ops`` side is always plain RTP (``transport-protocol``), so phones' and
+outbound legs' SRTP is not available with this backend (``sdes_offers`` False). Prompts and
 music are ``play media`` into ``remote`` (a blob, or a file in ``media_dir`` when too big for
 a datagram: rtpengine must then see that folder); digits come from ``--dtmf-log-dest`` JSON.
 
@@ -46,6 +50,15 @@ def _port(description: object) -> int:
     return sdp.parse(description).port
 
 
+def _crypto(description: object) -> Crypto:
+    if not isinstance(description, bytes):
+        raise NgError("rtpengine answered without SDP")
+    cryptos = sdp.parse(description).cryptos
+    if not cryptos:
+        raise NgError("rtpengine answered an SRTP offer without a key")
+    return cryptos[0]
+
+
 @dataclass(eq=False)
 class _Call:
     id: str
@@ -56,6 +69,7 @@ class _Call:
     tail: asyncio.Future[None] | None = None
     legs: set[RtpengineLeg] = field(default_factory=set)
     digit: Callable[[str], None] | None = None
+    remote_crypto: Crypto | None = None  # rtpengine's key towards an SRTP remote party
 
 
 class RtpengineLeg:
@@ -80,7 +94,12 @@ class RtpengineLeg:
             self.media.later(self.call, self.media.answer(self.call, remote))
 
     def encrypt(self, send: Crypto, receive: Crypto) -> None:
-        raise MediaUnavailable("SRTP is not wired to rtpengine yet (RtpengineMedia.sdes)")
+        """rtpengine has both keys already: the peer's from its offer, its own."""
+        if self.side != "remote" or self.call.remote_crypto is None:
+            raise MediaUnavailable("rtpengine does SRTP only with an SRTP offer from the remote")
+
+    def sdes_key(self) -> Crypto | None:
+        return self.call.remote_crypto if self.side == "remote" else None
 
     def on_digit(self, callback: Callable[[str], None] | None) -> None:
         if self.side == "remote":
@@ -102,7 +121,8 @@ class RtpengineLeg:
 class RtpengineMedia:
     """A :class:`~voicemgmt.adapters.switch.sip.media.base.MediaBackend` on rtpengine."""
 
-    sdes = False  # rtpengine can; the driver does not hand it the keys yet
+    sdes = True  # the remote party's SDES offers (see the module docstring)
+    sdes_offers = False
     dtls = False
 
     def __init__(
@@ -152,6 +172,8 @@ class RtpengineMedia:
                     {"from-tag": "remote", "to-tag": "ops", "sdp": _black_hole(self.host)},
                 )
                 call.remote_port = _port(answered["sdp"])
+                if offer is not None and offer.cryptos:
+                    call.remote_crypto = _crypto(answered["sdp"])
             except (NgError, KeyError, sdp.SdpError) as exc:
                 raise MediaUnavailable(f"rtpengine refused the call: {exc}") from exc
         leg = RtpengineLeg(self, call, side)
@@ -341,6 +363,8 @@ class RtpengineMedia:
         request: dict[str, object] = {"command": command, "call-id": call.id, **params}
         if command in ("offer", "answer"):
             request["flags"] = FLAGS
+        if command == "offer":
+            request["transport-protocol"] = "RTP/AVP"  # the ops side: plain RTP
         return await self.client.request(request)
 
     async def _ng_quiet(self, call: _Call, command: str, params: dict[str, object]) -> None:
