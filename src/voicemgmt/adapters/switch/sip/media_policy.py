@@ -12,8 +12,9 @@ on the path reads them. RFC 4568 §8.3 requires SDES to be used only over secure
 so over UDP and TCP the platform neither sends keys nor takes them: a best-effort
 ``a=crypto`` there is ignored (plain RTP), an ``RTP/SAVP`` offer is refused (488), and a
 ``required`` peer must be reached over TLS. DTLS-SRTP offers (``UDP/TLS/RTP/SAVP``) are refused
-by media backends that cannot terminate DTLS (``dtls=False``: the in-process relay); rtpengine
-terminates it. Every refusal carries a reason, sent in a ``Warning`` header and logged.
+by media backends that do not terminate DTLS (``dtls=False``: both today; rtpengine could, the
+driver does not drive it so). A backend that cannot key a leg (``sdes=False``) refuses SRTP the
+same way. Every refusal carries a reason, sent in a ``Warning`` header and logged.
 """
 
 from __future__ import annotations
