@@ -381,9 +381,13 @@ def test_a_phone_that_requires_srtp_is_not_rung_over_udp(tmp_path: Path) -> None
         ana.http.close()
 
 
-def test_with_rtpengine_a_caller_over_tls_with_srtp_hears_a_plain_phone(tmp_path: Path) -> None:
-    """rtpengine decrypts the caller's SRTP and answers with its own key; the operator's
-    phone (``optional``) is plain RTP, which is all rtpengine's ops side does here."""
+@pytest.mark.parametrize("mediaenc", ["srtp-mand", "dtls_srtp"])
+def test_with_rtpengine_a_caller_over_tls_with_srtp_hears_a_plain_phone(
+    tmp_path: Path, mediaenc: str
+) -> None:
+    """rtpengine decrypts the caller's SRTP (SDES: answering with its own key; DTLS-SRTP: its
+    fingerprint in our answer, the handshake its own); the operator's phone (``optional``) is
+    plain RTP, which is all rtpengine's ops side does here."""
     need("baresip")
     with rtpengine(tmp_path) as daemon:
         media: dict[str, Any] = {
@@ -400,11 +404,11 @@ def test_with_rtpengine_a_caller_over_tls_with_srtp_hears_a_plain_phone(tmp_path
                     tmp_path,
                     "caller",
                     source=platform.caller_voice,
-                    extra_config=tls_config(platform),
+                    extra_config=(*tls_config(platform), "module dtls_srtp.so"),
                 ) as caller,
             ):
                 phone.start()
-                caller.add_account(f"sip:caller@{caller.address}", regint="0", mediaenc="srtp-mand")
+                caller.add_account(f"sip:caller@{caller.address}", regint="0", mediaenc=mediaenc)
                 caller.start()
                 with platform.client() as client:
                     client.put(
@@ -429,6 +433,10 @@ def test_with_rtpengine_a_caller_over_tls_with_srtp_hears_a_plain_phone(tmp_path
                 heard_by_caller = read_wav(caller.recording("dec"))[0]
                 heard_by_operator = read_wav(phone.recording("dec"))[0]
                 log = (caller.dir / "baresip.log").read_text(errors="replace")
-    assert "SRTP is Enabled" in log
+    if mediaenc == "dtls_srtp":  # rtpengine's fingerprint, as our answer gave it, checked
+        assert "verified sha-256 fingerprint OK" in log
+        assert "DTLS-SRTP complete (audio/RTP)" in log
+    else:
+        assert "SRTP is Enabled" in log
     assert correlation(CALLER_VOICE, heard_by_operator[-3 * 8000 : -1 * 8000]) > 0.9
     assert correlation(OPERATOR_VOICE, heard_by_caller[-3 * 8000 : -1 * 8000]) > 0.9

@@ -133,6 +133,10 @@ def session(profile: str = "RTP/AVP", *cryptos: Crypto) -> sdp.Session:
 THEIRS = Crypto(3, "AES_CM_128_HMAC_SHA1_80", bytes(30))
 TLS = Capabilities(secure_signalling=True)
 CLEAR = Capabilities(secure_signalling=False)
+DTLS = Capabilities(secure_signalling=True, dtls=True)
+DTLS_OFFER = sdp.Session(
+    "127.0.0.1", 4000, (0,), profile="UDP/TLS/RTP/SAVP", dtls_attributes=("fingerprint:sha-256 AB",)
+)
 
 
 @pytest.mark.parametrize(
@@ -152,6 +156,10 @@ CLEAR = Capabilities(secure_signalling=False)
         (session("RTP/AVP", THEIRS), "required", CLEAR, "over TLS"),
         (session("RTP/SAVP", THEIRS), "optional", Capabilities(True, sdes=False), "backend"),
         (session("UDP/TLS/RTP/SAVP"), "optional", TLS, "DTLS-SRTP"),
+        (session("UDP/TLS/RTP/SAVP"), "optional", DTLS, "needs an a=fingerprint"),
+        (DTLS_OFFER, "optional", Capabilities(False, dtls=True), "only taken over TLS"),
+        (DTLS_OFFER, "off", DTLS, "is off"),
+        (DTLS_OFFER, "required", DTLS, "srtp"),
     ],
 )
 def test_the_policy_table_for_offers(
@@ -163,7 +171,9 @@ def test_the_policy_table_for_offers(
         return
     keys = answer_offer(offer, policy, can)
     assert outcome == ("srtp" if keys.encrypted else "plain")
-    if keys.encrypted:
+    if keys.dtls:
+        assert keys.profile == "UDP/TLS/RTP/SAVP"
+    elif keys.encrypted:
         assert keys.theirs == THEIRS
         assert keys.ours is not None
         assert keys.ours.tag == THEIRS.tag

@@ -133,7 +133,8 @@ class Leg:
 
     def _with_keys(self, session: sdp.Session, keys: Keys) -> sdp.Session:
         cryptos = (keys.ours,) if keys.ours is not None else ()
-        return replace(session, profile=keys.profile, cryptos=cryptos)
+        dtls = self.media.dtls_attributes() if keys.dtls else ()
+        return replace(session, profile=keys.profile, cryptos=cryptos, dtls_attributes=dtls)
 
     def _ended(self) -> None:
         if self.dialog is not None:
@@ -245,7 +246,7 @@ class Leg:
                     try:
                         self.remote_sdp = sdp.parse(response.body)
                         self.media.connect(self.remote_sdp)
-                        if self.keys.encrypted:  # the peer may change its key
+                        if self.keys.ours is not None:  # the peer may change its key
                             self._secure(check_answer(self.keys, self.remote_sdp, self.policy))
                     except (sdp.SdpError, MediaRefused):
                         pass

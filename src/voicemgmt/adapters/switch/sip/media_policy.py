@@ -12,9 +12,12 @@ on the path reads them. RFC 4568 §8.3 requires SDES to be used only over secure
 so over UDP and TCP the platform neither sends keys nor takes them: a best-effort
 ``a=crypto`` there is ignored (plain RTP), an ``RTP/SAVP`` offer is refused (488), and a
 ``required`` peer must be reached over TLS. DTLS-SRTP offers (``UDP/TLS/RTP/SAVP``) are refused
-by media backends that do not terminate DTLS (``dtls=False``: both today; rtpengine could, the
-driver does not drive it so). A backend that cannot key a leg (``sdes=False``) refuses SRTP the
-same way. Every refusal carries a reason, sent in a ``Warning`` header and logged.
+by media backends that do not terminate DTLS (``dtls=False``: the relay); rtpengine terminates
+it on the remote party's side, and the driver copies rtpengine's ``a=fingerprint`` and
+``a=setup`` into its answer. Like SDES, DTLS-SRTP is taken over TLS only: the fingerprint is
+what defeats a man in the middle, so it must not be open to rewriting (RFC 5763 §8). A backend
+that cannot key a leg (``sdes=False``) refuses SRTP the same way. Every refusal carries a
+reason, sent in a ``Warning`` header and logged.
 """
 
 from __future__ import annotations
@@ -43,10 +46,11 @@ class Keys:
     profile: str = "RTP/AVP"
     ours: Crypto | None = None  # we protect what we send with it
     theirs: Crypto | None = None  # the peer protects what it sends with it
+    dtls: bool = False  # DTLS-SRTP, done by the media backend (rtpengine)
 
     @property
     def encrypted(self) -> bool:
-        return self.ours is not None and self.theirs is not None
+        return (self.ours is not None and self.theirs is not None) or self.dtls
 
 
 PLAIN = Keys()
@@ -66,7 +70,11 @@ def answer_offer(offer: sdp.Session, policy: str, can: Capabilities) -> Keys:
             raise MediaRefused("SRTP offered but media encryption is off")
         if not can.dtls:
             raise MediaRefused("DTLS-SRTP is not supported by this media backend")
-        return Keys(offer.profile)
+        if not offer.fingerprint:
+            raise MediaRefused("a DTLS-SRTP offer needs an a=fingerprint")
+        if not can.secure_signalling:  # the fingerprint is what stops a man in the middle
+            raise MediaRefused("DTLS-SRTP is only taken over TLS (RFC 5763 section 8)")
+        return Keys(offer.profile, dtls=True)
     chosen = choose(offer.cryptos)
     if offer.srtp_only:
         if policy == OFF:

@@ -24,6 +24,8 @@ PROFILES = frozenset(
     {"RTP/AVP", "RTP/AVPF", "RTP/SAVP", "RTP/SAVPF", "UDP/TLS/RTP/SAVP", "UDP/TLS/RTP/SAVPF"}
 )
 MAX_CRYPTOS = 16  # a=crypto lines read from one stream; more are ignored
+DTLS_ATTRIBUTES = frozenset({"fingerprint", "setup", "tls-id"})
+MAX_DTLS, MAX_DTLS_LINE = 8, 256  # kept as they are (passed to rtpengine, copied from it)
 
 
 class SdpError(ValueError):
@@ -57,7 +59,11 @@ class Session:
     ptime: int = 20
     profile: str = "RTP/AVP"
     cryptos: tuple[Crypto, ...] = ()  # the usable a=crypto lines (SDES)
-    fingerprint: bool = False  # an a=fingerprint (DTLS-SRTP) was given
+    dtls_attributes: tuple[str, ...] = ()  # a=fingerprint, a=setup, a=tls-id (DTLS-SRTP)
+
+    @property
+    def fingerprint(self) -> bool:
+        return any(a.startswith("fingerprint:") for a in self.dtls_attributes)
 
     @property
     def codec(self) -> int:
@@ -92,6 +98,7 @@ class Session:
         if self.dtmf_pt is not None:
             lines.append(f"a=rtpmap:{self.dtmf_pt} telephone-event/8000")
             lines.append(f"a=fmtp:{self.dtmf_pt} 0-16")
+        lines.extend(f"a={attribute}" for attribute in self.dtls_attributes)
         lines.append(f"a=ptime:{self.ptime}")
         lines.append(f"a={self.direction.value}")
         return ("\r\n".join(lines) + "\r\n").encode()
@@ -116,7 +123,7 @@ def parse(body: bytes) -> Session:
     direction = Direction.SENDRECV
     profile = "RTP/AVP"
     cryptos: list[Crypto] = []
-    fingerprint = False
+    dtls: list[str] = []
     in_audio = seen_media = False
     for raw in text.splitlines():
         line = raw.strip()
@@ -159,8 +166,8 @@ def parse(body: bytes) -> Session:
                 crypto = parse_crypto(attr)
                 if crypto is not None:
                     cryptos.append(crypto)
-            elif name == "fingerprint":
-                fingerprint = True
+            elif name in DTLS_ATTRIBUTES and len(dtls) < MAX_DTLS and _short_printable(value):
+                dtls.append(value)
     if port is None:
         raise SdpError("no audio stream")
     found = media_host or session_host
@@ -184,8 +191,12 @@ def parse(body: bytes) -> Session:
         direction,
         profile=profile,
         cryptos=tuple(cryptos),
-        fingerprint=fingerprint,
+        dtls_attributes=tuple(dtls),
     )
+
+
+def _short_printable(text: str) -> bool:
+    return len(text) <= MAX_DTLS_LINE and text.isascii() and text.isprintable()
 
 
 def _ipv4(text: str) -> str:

@@ -75,6 +75,10 @@ class MediaLeg(Protocol):
         """The key the backend chose for what it sends to the peer (rtpengine answers an SRTP
         offer with its own), to put in our SDP; None: the driver's key is used (the relay)."""
 
+    def dtls_attributes(self) -> tuple[str, ...]:
+        """The backend's ``a=fingerprint`` and ``a=setup`` for a DTLS-SRTP peer (rtpengine), to
+        put in our SDP; empty when it does not do DTLS."""
+
     def on_digit(self, callback: Callable[[str], None] | None) -> None:
         """Call ``callback`` with each RFC 4733 digit the peer keys."""
 

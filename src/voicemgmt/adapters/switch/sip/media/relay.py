@@ -122,6 +122,9 @@ class RelayLeg(asyncio.DatagramProtocol):
     def sdes_key(self) -> Crypto | None:
         return None
 
+    def dtls_attributes(self) -> tuple[str, ...]:
+        return ()
+
     def on_digit(self, callback: Callable[[str], None] | None) -> None:
         self._digit = callback
 

@@ -7,8 +7,10 @@ two parties, tagged ``remote`` (the caller, or the customer of a click-to-call) 
 unbridging is a re-answer towards a black hole with the operator's media blocked. SRTP: a
 ``remote`` party's SDES offer is handed over as it is (with the one key the driver chose);
 rtpengine decrypts it and answers with its own key (``sdes_key``), which the driver puts in
-its answer; the ``ops`` side is always plain RTP (``transport-protocol``), so phones' and
-outbound legs' SRTP is not available with this backend (``sdes_offers`` False). Prompts and
+its answer; a DTLS-SRTP offer likewise (its ``a=fingerprint`` and ``a=setup`` in our answer,
+the handshake between rtpengine and the peer). The ``ops`` side is always plain RTP
+(``transport-protocol``), so phones' and outbound legs' SRTP is not available with this
+backend (``sdes_offers`` False). Prompts and
 music are ``play media`` into ``remote`` (a blob, or a file in ``media_dir`` when too big for
 a datagram: rtpengine must then see that folder); digits come from ``--dtmf-log-dest`` JSON.
 
@@ -50,6 +52,15 @@ def _port(description: object) -> int:
     return sdp.parse(description).port
 
 
+def _dtls(description: object) -> tuple[str, ...]:
+    if not isinstance(description, bytes):
+        raise NgError("rtpengine answered without SDP")
+    found = sdp.parse(description)
+    if not found.fingerprint:
+        raise NgError("rtpengine answered a DTLS-SRTP offer without a fingerprint")
+    return found.dtls_attributes
+
+
 def _crypto(description: object) -> Crypto:
     if not isinstance(description, bytes):
         raise NgError("rtpengine answered without SDP")
@@ -70,6 +81,7 @@ class _Call:
     legs: set[RtpengineLeg] = field(default_factory=set)
     digit: Callable[[str], None] | None = None
     remote_crypto: Crypto | None = None  # rtpengine's key towards an SRTP remote party
+    remote_dtls: tuple[str, ...] = ()  # its a=fingerprint, a=setup towards a DTLS one
 
 
 class RtpengineLeg:
@@ -94,12 +106,16 @@ class RtpengineLeg:
             self.media.later(self.call, self.media.answer(self.call, remote))
 
     def encrypt(self, send: Crypto, receive: Crypto) -> None:
-        """rtpengine has both keys already: the peer's from its offer, its own."""
+        """rtpengine has both keys already: the peer's from its offer, its own (the driver
+        does not call this for DTLS-SRTP, which rtpengine negotiates itself)."""
         if self.side != "remote" or self.call.remote_crypto is None:
             raise MediaUnavailable("rtpengine does SRTP only with an SRTP offer from the remote")
 
     def sdes_key(self) -> Crypto | None:
         return self.call.remote_crypto if self.side == "remote" else None
+
+    def dtls_attributes(self) -> tuple[str, ...]:
+        return self.call.remote_dtls if self.side == "remote" else ()
 
     def on_digit(self, callback: Callable[[str], None] | None) -> None:
         if self.side == "remote":
@@ -123,7 +139,7 @@ class RtpengineMedia:
 
     sdes = True  # the remote party's SDES offers (see the module docstring)
     sdes_offers = False
-    dtls = False
+    dtls = True  # the remote party's DTLS-SRTP offers
 
     def __init__(
         self,
@@ -174,6 +190,8 @@ class RtpengineMedia:
                 call.remote_port = _port(answered["sdp"])
                 if offer is not None and offer.cryptos:
                     call.remote_crypto = _crypto(answered["sdp"])
+                if offer is not None and offer.dtls:
+                    call.remote_dtls = _dtls(answered["sdp"])
             except (NgError, KeyError, sdp.SdpError) as exc:
                 raise MediaUnavailable(f"rtpengine refused the call: {exc}") from exc
         leg = RtpengineLeg(self, call, side)
