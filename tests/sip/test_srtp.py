@@ -269,3 +269,51 @@ def test_the_trunk_policy_decides(
     if status == 200:
         encrypted = bool(sdp.parse(answer.body).cryptos)
         assert encrypted == (policy == "required")
+
+
+def test_hold_and_resume_keep_srtp_with_the_caller(tmp_path: Path) -> None:
+    """Our re-INVITEs (hold, resume) to an SRTP caller carry our key again; after resuming
+    the operator hears the caller through SRTP. (What the caller hears after a re-INVITE
+    cannot be checked here: baresip stops recording its decoded audio at the first one, with
+    plain RTP as well.)"""
+    need("baresip")
+    with sip_platform(tmp_path, streams=True) as platform:
+        acme = platform.acme
+        tls_port = platform.sip_port + 1
+        with (
+            baresip(tmp_path, "ana", source=platform.operator_voice) as phone,
+            baresip(
+                tmp_path, "caller", source=platform.caller_voice, extra_config=tls_config(platform)
+            ) as caller,
+        ):
+            phone.start()
+            caller.add_account(f"sip:caller@{caller.address}", regint="0", mediaenc="srtp-mand")
+            caller.start()
+            with platform.client() as client:
+                client.put(
+                    f"/api/v1/operators/{acme.id_agent}/sip-device",
+                    auth=acme.auth,
+                    json={"username": "ana", "contact": f"sip:ana@{phone.address}"},
+                ).raise_for_status()
+            ana = Operator(platform.server, acme, acme.id_agent)
+            ana.status("online")
+            caller.command("dial", f"sip:+{acme.number}@127.0.0.1:{tls_port};transport=tls")
+            phone.wait_event("CALL_INCOMING")
+            call_id = ana.ringing_call()
+            phone.command("accept")
+            phone.wait_event("CALL_ESTABLISHED")
+            time.sleep(1.0)
+            assert ana.act(call_id, "hold").status_code == 200
+            time.sleep(2.0)
+            assert ana.act(call_id, "unhold").status_code == 200
+            time.sleep(2.0)
+            caller.command("hangup")
+            phone.wait_event("CALL_CLOSED")
+            ana.http.close()
+            heard_by_operator = read_wav(phone.recording("dec"))[0]
+            heard_before = read_wav(caller.recording("dec"))[0]  # until the first re-INVITE
+            log = (caller.dir / "baresip.log").read_text(errors="replace")
+    assert log.count("got re-INVITE") == 2  # sendonly to hold, sendrecv to resume
+    assert log.count("SRTP is Enabled") == 3  # the call, then each re-INVITE, same keys
+    assert correlation(OPERATOR_VOICE, heard_before) > 0.9
+    assert correlation(CALLER_VOICE, heard_by_operator[-int(1.5 * 8000) : -int(0.3 * 8000)]) > 0.9
