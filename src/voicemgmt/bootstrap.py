@@ -27,7 +27,12 @@ from voicemgmt.adapters.system import SystemClock
 from voicemgmt.adapters.webhook_sender import SendTimeouts, WebhookSender, resolve
 from voicemgmt.config import Settings, host_port, port_range
 from voicemgmt.domain.webhooks import RetryPolicy
-from voicemgmt.observability.collectors import CallbackCounter, MediaCollector, RoutingCollector
+from voicemgmt.observability.collectors import (
+    CallbackCounter,
+    LabelledCallbackCounter,
+    MediaCollector,
+    RoutingCollector,
+)
 from voicemgmt.observability.metrics import Metrics
 from voicemgmt.services.authentication import (
     ApiAuthenticator,
@@ -245,6 +250,8 @@ def sip_switch(
     from voicemgmt.adapters.switch.sip.media.base import MediaBackend
     from voicemgmt.adapters.switch.sip.media.relay import RtpRelay
     from voicemgmt.adapters.switch.sip.prompts import PromptLibrary
+    from voicemgmt.adapters.switch.sip.stream import StreamLimits
+    from voicemgmt.adapters.switch.sip.tls import client_context, server_context
 
     listen = host_port(settings.sip_listen)
     public = settings.sip_public_host or listen[0]
@@ -285,6 +292,26 @@ def sip_switch(
         else None,
         max_calls=settings.sip_max_calls,
         media_timeout=settings.sip_media_timeout,
+        trunk_transport=settings.sip_trunk_transport.upper(),
+        trunk_media_encryption=settings.sip_trunk_media_encryption,
+        tcp_port=settings.sip_tcp_port,
+        tls_port=settings.sip_tls_port,
+        tls_server=server_context(settings.sip_tls_cert, settings.sip_tls_key)
+        if settings.sip_tls_port is not None and settings.sip_tls_cert and settings.sip_tls_key
+        else None,
+        tls_client=client_context(
+            ca_file=settings.sip_tls_ca_file,
+            verify=settings.sip_tls_verify,
+            cert=settings.sip_tls_cert,
+            key=settings.sip_tls_key,
+        ),
+        stream_limits=StreamLimits(
+            max_connections=settings.sip_max_connections,
+            max_per_address=settings.sip_max_connections_per_address,
+            idle_timeout=settings.sip_idle_timeout,
+            message_timeout=settings.sip_message_timeout,
+            handshake_timeout=settings.sip_tls_handshake_timeout,
+        ),
     )
     switch = SipSwitch(
         options, media, prompts, directory, observer=metrics, registrations=registrations
@@ -295,6 +322,23 @@ def sip_switch(
             "voicemgmt_sip_malformed_messages",
             "SIP datagrams dropped because they could not be parsed.",
             lambda: transport.malformed,
+        )
+    )
+    streams = transport.streams
+    metrics.add(
+        LabelledCallbackCounter(
+            "voicemgmt_sip_connections_refused",
+            "SIP TCP/TLS connections closed on arrival by a connection limit.",
+            "limit",
+            lambda: dict(streams.refused),
+        )
+    )
+    metrics.add(
+        LabelledCallbackCounter(
+            "voicemgmt_sip_connections_closed",
+            "SIP TCP/TLS connections closed by a timeout, a limit or input that cannot be read.",
+            "reason",
+            lambda: dict(streams.closed),
         )
     )
     return switch

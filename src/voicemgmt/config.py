@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+import ssl
 from pathlib import Path
 from typing import Any, Literal
 
@@ -50,6 +51,20 @@ class Settings(BaseSettings):
     sip_prompts_dir: Path | None = None
     sip_music_file: Path | None = None
     sip_voice: str = "en"
+    # SIP over TCP and TLS, and SRTP (README "SIP over TLS and SRTP")
+    sip_tcp_port: int | None = Field(default=None, ge=0, le=65535)
+    sip_tls_port: int | None = Field(default=None, ge=0, le=65535)
+    sip_tls_cert: Path | None = None
+    sip_tls_key: Path | None = None
+    sip_tls_ca_file: Path | None = None
+    sip_tls_verify: bool = True
+    sip_trunk_transport: Literal["udp", "tcp", "tls"] = "udp"
+    sip_trunk_media_encryption: Literal["required", "optional", "off"] = "optional"
+    sip_max_connections: int = Field(default=10_000, ge=1, le=1_000_000)
+    sip_max_connections_per_address: int = Field(default=100, ge=1, le=1_000_000)
+    sip_idle_timeout: float = Field(default=120.0, gt=0, le=86400)
+    sip_message_timeout: float = Field(default=10.0, gt=0, le=300)
+    sip_tls_handshake_timeout: float = Field(default=5.0, gt=0, le=300)
     media: Literal["relay", "rtpengine"] = "relay"
     rtp_host: str | None = None
     rtp_ports: str = "20000-29999"
@@ -154,6 +169,40 @@ class Settings(BaseSettings):
     def _port_range(cls, value: str) -> str:
         port_range(value)
         return value
+
+    @model_validator(mode="after")
+    def _tls_files(self) -> Settings:
+        if self.sip_tls_port is not None and (
+            self.sip_tls_cert is None or self.sip_tls_key is None
+        ):
+            raise ValueError("sip_tls_port needs sip_tls_cert and sip_tls_key (PEM files)")
+        if self.sip_trunk_transport == "tls" and self.sip_tls_port is None:
+            raise ValueError("sip_trunk_transport 'tls' needs sip_tls_port (and its certificate)")
+        if self.sip_trunk_media_encryption == "required" and self.sip_trunk_transport != "tls":
+            raise ValueError(
+                "sip_trunk_media_encryption 'required' needs sip_trunk_transport 'tls' "
+                "(SRTP keys are only exchanged over TLS)"
+            )
+        if self.sip_trunk_transport == "tcp" and self.sip_tcp_port is None:
+            raise ValueError("sip_trunk_transport 'tcp' needs sip_tcp_port")
+        for name in ("sip_tls_cert", "sip_tls_key", "sip_tls_ca_file"):
+            path = getattr(self, name)
+            if path is not None and not Path(path).is_file():
+                raise ValueError(f"{name}: {path} is not a readable file")
+        if self.sip_tls_cert is not None and self.sip_tls_key is not None:
+            try:  # read now, so that a bad pair stops the start with this message
+                context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                context.load_cert_chain(self.sip_tls_cert, self.sip_tls_key)
+            except (OSError, ssl.SSLError) as exc:
+                raise ValueError(
+                    f"sip_tls_cert and sip_tls_key are not a usable PEM certificate and key: {exc}"
+                ) from exc
+        if self.sip_tls_ca_file is not None:
+            try:
+                ssl.create_default_context(cafile=self.sip_tls_ca_file)
+            except (OSError, ssl.SSLError) as exc:
+                raise ValueError(f"sip_tls_ca_file holds no usable certificate: {exc}") from exc
+        return self
 
     @model_validator(mode="after")
     def _redis_for_redis_bus(self) -> Settings:

@@ -108,7 +108,14 @@ class Baresip:
     """One baresip user agent, driven through its ctrl_tcp socket."""
 
     def __init__(
-        self, workdir: Path, name: str, *, source: Path, answermode: str, host: str = "127.0.0.1"
+        self,
+        workdir: Path,
+        name: str,
+        *,
+        source: Path,
+        answermode: str,
+        host: str = "127.0.0.1",
+        extra_config: tuple[str, ...] = (),
     ) -> None:
         self.binary = need("baresip")
         self.host = host
@@ -137,6 +144,7 @@ class Baresip:
                     "rtcp_mux no",
                     "jitter_buffer_delay 1-5",
                     "module_path /usr/lib/baresip/modules",
+                    *(line for line in extra_config if line.startswith("module ")),  # before
                     "module g711.so",
                     "module aufile.so",
                     "module account.so",
@@ -146,6 +154,7 @@ class Baresip:
                     "module_app ctrl_tcp.so",
                     f"snd_path {self.records}",
                     f"ctrl_tcp_listen 127.0.0.1:{self.ctrl_port}",
+                    *(line for line in extra_config if not line.startswith("module ")),
                     "",
                 ]
             )
@@ -285,9 +294,19 @@ class Baresip:
 
 @contextmanager
 def baresip(
-    workdir: Path, name: str, *, source: Path, answermode: str = "manual", host: str = "127.0.0.1"
+    workdir: Path,
+    name: str,
+    *,
+    source: Path,
+    answermode: str = "manual",
+    host: str = "127.0.0.1",
+    extra_config: tuple[str, ...] = (),
 ) -> Iterator[Baresip]:
-    phone = Baresip(workdir, name, source=source, answermode=answermode, host=host)
+    """``extra_config``: more lines of its config (TLS files; ``module srtp.so``, loaded
+    before the accounts that name it)."""
+    phone = Baresip(
+        workdir, name, source=source, answermode=answermode, host=host, extra_config=extra_config
+    )
     try:
         yield phone
     finally:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.sip.certs import Certificates, make_certificates
 from tests.sip.peers import free_udp_port, tone_sequence, write_wav
 from tests.support import (
     LiveServer,
@@ -46,7 +47,11 @@ class SipPlatform:
         return self.server.client()
 
 
-def sip_settings(tmp_path: Path, **overrides: Any) -> tuple[Settings, int]:
+def sip_settings(
+    tmp_path: Path, *, streams: bool = False, **overrides: Any
+) -> tuple[Settings, int]:
+    """``streams``: SIP over TCP on the UDP port too, TLS on the next one (a throwaway CA's
+    certificate, in ``tmp_path/certs``)."""
     sip_port = free_udp_port(gap=2)
     rtp = free_udp_port(pairs=60)
     values: dict[str, Any] = {
@@ -56,16 +61,34 @@ def sip_settings(tmp_path: Path, **overrides: Any) -> tuple[Settings, int]:
         "rtp_ports": f"{rtp}-{rtp + 119}",
         "sip_trunk_outbound": None,
     }
+    if streams:  # a test may have made them already (to give a peer the same CA)
+        folder = tmp_path / "certs"
+        certs = Certificates(
+            folder / "ca.pem", folder / "cert.pem", folder / "key.pem", folder / "chain.pem"
+        )
+        if not certs.ca.exists():
+            certs = make_certificates(folder)
+        values.update(
+            sip_tcp_port=sip_port,
+            sip_tls_port=sip_port + 1,
+            sip_tls_cert=certs.cert,
+            sip_tls_key=certs.key,
+            sip_tls_ca_file=certs.ca,
+        )
     values.update(overrides)
     return make_settings(tmp_path, "", **values), sip_port
 
 
 @contextmanager
 def sip_platform(
-    tmp_path: Path, *, devices: dict[str, dict[str, str]] | None = None, **overrides: Any
+    tmp_path: Path,
+    *,
+    devices: dict[str, dict[str, str]] | None = None,
+    streams: bool = False,
+    **overrides: Any,
 ) -> Iterator[SipPlatform]:
     """The server with ``VM_SWITCH=sip``; ``devices`` maps "ana"/"bob" to device fields."""
-    settings, sip_port = sip_settings(tmp_path, **overrides)
+    settings, sip_port = sip_settings(tmp_path, streams=streams, **overrides)
     prompts = Path(settings.data_dir) / "prompts"
     prompts.mkdir(parents=True, exist_ok=True)
     write_wav(prompts / "welcome.wav", PROMPT)

@@ -38,8 +38,24 @@ def test_a_device_is_set_read_and_deleted_and_only_ha1_is_stored(
             "realm": "voicemgmt",
             "contact": None,
             "has_password": True,
+            "media_encryption": "optional",
         }
         assert client.get(device_url(acme.id_agent), auth=acme.auth).json() == put.json()
+        required = client.put(
+            device_url(acme.id_agent),
+            auth=acme.auth,
+            json={"username": "ana.desk", "media_encryption": "required"},
+        )
+        assert required.status_code == 200, required.text  # the password is kept
+        assert required.json()["media_encryption"] == "required"
+        assert required.json()["has_password"] is True
+        again = client.put(
+            device_url(acme.id_agent),
+            auth=acme.auth,
+            json={"username": "ana.desk", "contact": "sips:ana@192.0.2.10:5061"},
+        )
+        assert again.json()["media_encryption"] == "required"  # omitted: unchanged
+        assert again.json()["contact"] == "sips:ana@192.0.2.10:5061"
 
         async def stored(c: Container) -> tuple[str | None, str | None]:
             device = await c.sip_devices.device(acme.id, acme.id_agent)
@@ -61,6 +77,20 @@ def test_a_device_is_set_read_and_deleted_and_only_ha1_is_stored(
         ({"username": "ana", "contact": "sip:ana@host:99999"}, "invalid_input"),
         ({"username": "ana", "password": "phone-secret-1", "extra": 1}, "validation_failed"),
         ({"username": 12, "password": "phone-secret-1"}, "validation_failed"),
+        (
+            {"username": "ana", "password": "phone-secret-1", "media_encryption": "yes"},
+            "validation_failed",
+        ),
+        (
+            {"username": "ana", "password": "phone-secret-1", "media_encryption": None, "x": 1},
+            "validation_failed",
+        ),
+        (
+            {"username": "ana", "password": "phone-secret-1", "media_encryption": "x" * 10_000},
+            "validation_failed",
+        ),
+        ({"username": "ana", "contact": "sip:ana@host:5060;transport=sctp"}, "invalid_input"),
+        ({"username": "ana", "contact": "sips:ana@host:70000"}, "invalid_input"),
     ],
 )
 def test_bad_device_input_is_400_and_stores_nothing(
@@ -134,6 +164,41 @@ def test_the_cli_sets_a_static_contact(
     assert bad.returncode == 2
     assert bad.stderr.startswith("error:")
     assert "Traceback" not in bad.stderr
+    tls = voicemgmt(
+        "operator",
+        "sip-device",
+        "--account",
+        acme.login,
+        "--id",
+        str(acme.id_agent),
+        "--username",
+        "ana-static",
+        "--contact",
+        "sip:ana@127.0.0.1:5081;transport=tls",
+        "--media-encryption",
+        "required",
+        "--json",
+        env=env,
+    )
+    assert tls.returncode == 0, tls.stderr
+    assert json.loads(tls.stdout)["media_encryption"] == "required"
+    wrong = voicemgmt(
+        "operator",
+        "sip-device",
+        "--account",
+        acme.login,
+        "--id",
+        str(acme.id_agent),
+        "--username",
+        "ana-static",
+        "--contact",
+        "sip:ana@127.0.0.1:5081",
+        "--media-encryption",
+        "sometimes",
+        env=env,
+    )
+    assert wrong.returncode == 2
+    assert "media_encryption must be required, optional or off" in wrong.stderr
 
 
 @pytest.mark.parametrize(

@@ -146,7 +146,12 @@ def operator_sip_device(
         str | None, typer.Option(help="SIP password (8+ characters; kept as digest HA1 only).")
     ] = None,
     contact: Annotated[
-        str | None, typer.Option(help="Static contact, e.g. sip:ana@192.0.2.10:5060.")
+        str | None,
+        typer.Option(help="Static contact, e.g. sip:ana@192.0.2.10:5060 or sips:ana@host:5061."),
+    ] = None,
+    media_encryption: Annotated[
+        str | None,
+        typer.Option(help="SRTP with the phone: required, optional or off (default: unchanged)."),
     ] = None,
     database: DatabaseOpt = None,
     as_json: JsonOpt = False,
@@ -156,7 +161,12 @@ def operator_sip_device(
     async def job(c: Container) -> dict[str, Any]:
         found = await account_named(c, account)
         device = await c.sip_devices.set_device(
-            found.id, id_agent, username=username, password=password, contact=contact
+            found.id,
+            id_agent,
+            username=username,
+            password=password,
+            contact=contact,
+            media_encryption=media_encryption,
         )
         return {
             "id_agent": device.operator_id,
@@ -164,6 +174,7 @@ def operator_sip_device(
             "realm": device.realm,
             "contact": device.contact,
             "has_password": device.ha1_md5 is not None,
+            "media_encryption": device.media_encryption,
         }
 
     show([run_with(database, job)], as_json, single=True)

@@ -20,7 +20,9 @@ from phonenumbers import PhoneNumberType
 from voicemgmt.domain.errors import InvalidInput
 
 _USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{2,63}")
-_CONTACT = re.compile(r"sip:([A-Za-z0-9._+-]{1,64}@)?[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?")
+_CONTACT = re.compile(
+    r"sips?:([A-Za-z0-9._+-]{1,64}@)?[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?(;transport=(udp|tcp|tls))?"
+)
 _PREFIX = re.compile(r"[0-9]{1,15}")
 MAX_PREFIXES = 100
 PREMIUM_TYPES = frozenset(
@@ -37,6 +39,7 @@ class SipDevice:
     ha1_md5: str | None = None
     ha1_sha256: str | None = None
     contact: str | None = None  # a static contact: the phone does not register
+    media_encryption: str = "optional"  # SRTP with the phone: required, optional, off
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +55,18 @@ class SipRegistration:
     expires_at: datetime
 
 
+MEDIA_ENCRYPTION = ("required", "optional", "off")
+
+
+def check_media_encryption(value: object) -> str:
+    """A phone's or trunk's SRTP policy (README "SIP over TLS and SRTP")."""
+    if not isinstance(value, str) or value not in MEDIA_ENCRYPTION:
+        raise InvalidInput(
+            "media_encryption must be required, optional or off", field="media_encryption"
+        )
+    return value
+
+
 def check_sip_username(username: object) -> str:
     if not isinstance(username, str) or not _USERNAME.fullmatch(username):
         raise InvalidInput(
@@ -61,13 +76,16 @@ def check_sip_username(username: object) -> str:
 
 
 def check_static_contact(contact: object) -> str:
-    """``sip:user@host:port`` with a literal host: where an unregistered phone is rung."""
+    """``sip:user@host:port`` with a literal host: where an unregistered phone is rung; over
+    TCP or TLS with ``;transport=tcp|tls`` (or ``sips:``: TLS)."""
     if not isinstance(contact, str) or not _CONTACT.fullmatch(contact):
         raise InvalidInput(
-            "contact must be a SIP URI like sip:ana@192.0.2.10:5060", field="contact"
+            "contact must be a SIP URI like sip:ana@192.0.2.10:5060 (or sips:…, ;transport=tls)",
+            field="contact",
         )
-    port = contact.rpartition(":")[2]
-    if ":" in contact[4:] and not 0 < int(port) < 65536:
+    address = contact.partition(";")[0].partition(":")[2]
+    port = address.rpartition(":")[2]
+    if ":" in address and not 0 < int(port) < 65536:
         raise InvalidInput("contact port must be 1 to 65535", field="contact")
     return contact
 

@@ -9,7 +9,7 @@ directly), where no routing step is half done, so they read a consistent state w
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Protocol
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -139,3 +139,21 @@ class CallbackCounter(Collector):
 
     def collect(self) -> Iterator[Metric]:
         return iter([CounterMetricFamily(self._name, self._documentation, value=self._read())])
+
+
+class LabelledCallbackCounter(Collector):
+    """A counter with one label whose values another object keeps (``{label value: count}``)."""
+
+    def __init__(
+        self, name: str, documentation: str, label: str, read: Callable[[], Mapping[str, int]]
+    ) -> None:
+        self._name, self._documentation, self._label, self._read = name, documentation, label, read
+
+    def describe(self) -> Iterator[Metric]:
+        return iter([CounterMetricFamily(self._name, self._documentation, labels=[self._label])])
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(self._name, self._documentation, labels=[self._label])
+        for value, count in sorted(self._read().items()):
+            family.add_metric([value], count)
+        return iter([family])

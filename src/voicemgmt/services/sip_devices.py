@@ -18,6 +18,7 @@ from voicemgmt.domain.sip import (
     DialOutRules,
     SipDevice,
     SipRegistration,
+    check_media_encryption,
     check_sip_username,
     check_static_contact,
 )
@@ -72,25 +73,33 @@ class SipDeviceService:
         username: str,
         password: str | None = None,
         contact: str | None = None,
+        media_encryption: str | None = None,
     ) -> SipDevice:
-        """Give the operator a phone that registers (password) and/or a static contact."""
+        """Give the operator a phone that registers (password) and/or a static contact;
+        ``media_encryption`` None keeps the phone's current policy (``optional`` for a new
+        one)."""
         check_sip_username(username)
-        if password is None and contact is None:
-            raise InvalidInput("give a password (the phone registers) or a static contact")
+        if media_encryption is not None:
+            check_media_encryption(media_encryption)
         if contact is not None:
             check_static_contact(contact)
         md5 = sha256 = None
+        current = await self._store.device(account_id, operator_id)
         if password is not None:
             check_password(password)
             md5, sha256 = ha1_pair(username, self.realm, password)
-        else:
-            current = await self._store.device(account_id, operator_id)
-            if current is not None and current.username == username:
-                md5, sha256 = current.ha1_md5, current.ha1_sha256  # keep the password
+        elif current is not None and current.username == username:
+            md5, sha256 = current.ha1_md5, current.ha1_sha256  # keep the password
+        if md5 is None and contact is None:
+            raise InvalidInput("give a password (the phone registers) or a static contact")
+        if media_encryption is None:
+            media_encryption = current.media_encryption if current is not None else "optional"
         async with self._uow() as uow:
             if await uow.directory.operator(account_id, operator_id) is None:
                 raise NoSuchOperator(f"no operator {operator_id}")
-        device = SipDevice(operator_id, account_id, username, self.realm, md5, sha256, contact)
+        device = SipDevice(
+            operator_id, account_id, username, self.realm, md5, sha256, contact, media_encryption
+        )
         await self._store.save(device, self._clock.now())
         return device
 

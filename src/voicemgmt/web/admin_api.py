@@ -165,7 +165,12 @@ async def put_sip_device(
     id_agent: Id, body: SipDeviceIn, account: AccountDep, container: ContainerDep
 ) -> SipDeviceOut:
     device = await container.sip_devices.set_device(
-        account.id, id_agent, username=body.username, password=body.password, contact=body.contact
+        account.id,
+        id_agent,
+        username=body.username,
+        password=body.password,
+        contact=body.contact,
+        media_encryption=body.media_encryption,
     )
     return SipDeviceOut.of(device)
 

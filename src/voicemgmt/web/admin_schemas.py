@@ -6,7 +6,7 @@ silently ignored field.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
@@ -303,7 +303,19 @@ class SipDeviceIn(StrictIn):
 
     username: str = Field(min_length=3, max_length=64, examples=["ana"])
     password: str | None = Field(default=None, min_length=8, max_length=256)
-    contact: str | None = Field(default=None, max_length=512, examples=["sip:ana@192.0.2.10:5060"])
+    contact: str | None = Field(
+        default=None,
+        max_length=512,
+        examples=["sip:ana@192.0.2.10:5060", "sips:ana@192.0.2.10:5061"],
+        description="a static contact (the phone does not register); `sips:` or "
+        "`;transport=tcp|tls` to reach it over TLS or TCP",
+    )
+    media_encryption: Literal["required", "optional", "off"] | None = Field(
+        default=None,
+        description="SRTP with this phone: `required` (plain RTP refused with 488; the phone "
+        "must use TLS), `optional` (SRTP when offered over TLS, else plain), `off` (plain "
+        "only); omitted: unchanged (`optional` for a new phone)",
+    )
 
 
 class SipDeviceOut(BaseModel):
@@ -314,6 +326,9 @@ class SipDeviceOut(BaseModel):
     has_password: bool = Field(
         description="the phone registers with a password (kept only as digest HA1)"
     )
+    media_encryption: Literal["required", "optional", "off"] = Field(
+        description="SRTP with this phone (see the request field)"
+    )
 
     @classmethod
     def of(cls, device: SipDevice) -> SipDeviceOut:
@@ -323,4 +338,5 @@ class SipDeviceOut(BaseModel):
             realm=device.realm,
             contact=device.contact,
             has_password=device.ha1_md5 is not None,
+            media_encryption=device.media_encryption,
         )

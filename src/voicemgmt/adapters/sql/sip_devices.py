@@ -25,6 +25,7 @@ def _device(row: Row[Any]) -> SipDevice:
         ha1_md5=row.ha1_md5,
         ha1_sha256=row.ha1_sha256,
         contact=row.contact,
+        media_encryption=row.media_encryption,
     )
 
 
@@ -58,6 +59,7 @@ class SqlSipDevices:
             "ha1_md5": device.ha1_md5,
             "ha1_sha256": device.ha1_sha256,
             "contact": device.contact,
+            "media_encryption": device.media_encryption,
         }
         try:
             async with self._engine.begin() as connection:

@@ -223,6 +223,8 @@ sip_devices = Table(
     Column("ha1_sha256", String(64), nullable=True),
     Column("contact", String(512), nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
+    # SRTP with the phone: required, optional, off (migration 0015)
+    Column("media_encryption", String(8), nullable=False, server_default="optional"),
     Index("ix_sip_devices_account_id", "account_id"),
 )
 

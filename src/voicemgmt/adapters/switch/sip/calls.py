@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from voicemgmt.adapters.switch.sip.legs import InboundLeg, Leg, OutboundLeg
-from voicemgmt.adapters.switch.sip.transaction import Address
+from voicemgmt.adapters.switch.sip.stream import StreamLimits
+from voicemgmt.adapters.switch.sip.transaction import UDP, Address
 from voicemgmt.observability.logs import call_context
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,13 @@ class SipOptions:
     trunk_outbound: Address | None = None  # where click-to-calls and forwards go
     max_calls: int = 2000
     media_timeout: float = 60.0  # seconds without RTP from one side of an answered call; 0: off
+    trunk_transport: str = UDP  # how click-to-calls and forwards reach the trunk
+    trunk_media_encryption: str = "optional"  # SRTP with the trunk: required, optional, off
+    tcp_port: int | None = None  # SIP over TCP, on the listen host
+    tls_port: int | None = None  # SIP over TLS, with ``tls_server``
+    tls_server: ssl.SSLContext | None = None  # our certificate
+    tls_client: ssl.SSLContext | None = None  # how the peers we connect to are verified
+    stream_limits: StreamLimits = field(default_factory=StreamLimits)
 
 
 def failure_reason(status: int) -> str:

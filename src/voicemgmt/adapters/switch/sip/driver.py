@@ -6,7 +6,8 @@ operators' phones (INVITEs to their registered or static contacts), bridge the m
 (re-INVITE), dial customers through the trunk (click-to-call, under the account's dial-out
 rules) and hang up. What phones and the trunk do comes back as reports, in order, per call.
 Answering or hanging up on the phone and in the banner are the same act: whichever comes
-first, the other side follows. Requests are handled in ``requests.py``.
+first, the other side follows. Requests are handled in ``requests.py``, the calls it places
+are made in ``dialling.py``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from voicemgmt.adapters.switch.sip.calls import (
     failure_reason,
     hangup_status,
 )
+from voicemgmt.adapters.switch.sip.dialling import Dialling
 from voicemgmt.adapters.switch.sip.digest import DigestServer
 from voicemgmt.adapters.switch.sip.legs import InboundLeg, Leg, OutboundLeg
 from voicemgmt.adapters.switch.sip.media.base import MediaBackend, MediaLeg
@@ -34,8 +36,8 @@ from voicemgmt.adapters.switch.sip.prompts import PromptLibrary, PromptUnavailab
 from voicemgmt.adapters.switch.sip.registrar import Registrar, TrunkPolicy
 from voicemgmt.adapters.switch.sip.requests import RequestHandler
 from voicemgmt.adapters.switch.sip.throttle import SipThrottle
+from voicemgmt.adapters.switch.sip.transaction import TCP, TLS
 from voicemgmt.adapters.switch.sip.transport import SipObserver, SipTransport
-from voicemgmt.adapters.switch.sip.uri import NameAddr, SipUri
 from voicemgmt.domain.routing.events import (
     AnswerCaller,
     Bridge,
@@ -58,11 +60,10 @@ from voicemgmt.services.switch import SwitchReports, new_call_id
 
 log = logging.getLogger(__name__)
 ENDED_REMEMBERED = 10_000
-DEVICE_CACHE_SECONDS = 5.0
 PURGE_SECONDS = 300.0  # expired registrations are deleted this often
 
 
-class SipSwitch(RequestHandler):
+class SipSwitch(RequestHandler, Dialling):
     def __init__(
         self,
         options: SipOptions,
@@ -88,7 +89,13 @@ class SipSwitch(RequestHandler):
             list(options.trunk_networks), self.digest, options.trunk_username, options.trunk_ha1
         )
         self.throttle = SipThrottle(self.trunk.allowed_source)
-        self.transport = SipTransport(self, clock, observer)
+        self.transport = SipTransport(
+            self,
+            clock,
+            observer,
+            limits=options.stream_limits,
+            client_tls=options.tls_client,
+        )
         self.reports: SwitchReports | None = None
         self.calls: dict[str, SipCall] = {}
         self._ended: dict[str, None] = {}
@@ -120,7 +127,16 @@ class SipSwitch(RequestHandler):
             log.info("%s phone registrations restored", restored)
         await self.media.start()
         await self.transport.listen(*self.options.listen)
-        log.info("SIP listening on %s:%s", *self.transport.address)
+        log.info("SIP listening on %s:%s (UDP)", *self.transport.address)
+        host = self.options.listen[0]
+        if self.options.tcp_port is not None:
+            address = await self.transport.listen_stream(TCP, host, self.options.tcp_port)
+            log.info("SIP listening on %s:%s (TCP)", *address)
+        if self.options.tls_port is not None and self.options.tls_server is not None:
+            address = await self.transport.listen_stream(
+                TLS, host, self.options.tls_port, self.options.tls_server
+            )
+            log.info("SIP listening on %s:%s (TLS)", *address)
         if self.options.media_timeout > 0:
             watch = MediaWatch(self.media, self.options.media_timeout)
             self.spawn(watch.run(lambda: list(self.calls.values()), self.clock, self._media_lost))
@@ -158,7 +174,7 @@ class SipSwitch(RequestHandler):
         for call in list(self.calls.values()):
             self.end_call(call, 480)
         await asyncio.sleep(0)  # let the BYEs and CANCELs go out
-        self.transport.close()
+        await self.transport.aclose()
         tasks = [t for t in self._tasks if t is not asyncio.current_task()]
         for task in tasks:
             task.cancel()
@@ -267,95 +283,6 @@ class SipSwitch(RequestHandler):
         remote.media.stop()
         if leg is not None and leg.up and remote.up and not call.held:
             self.media.bridge(remote.media, leg.media)
-
-    async def _device(self, account_id: int, operator_id: int) -> SipDevice | None:
-        now = self.clock()
-        cached = self._devices.get((account_id, operator_id))
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        device = await self.directory.device_of(account_id, operator_id)
-        if len(self._devices) > 10_000:
-            self._devices.clear()
-        self._devices[(account_id, operator_id)] = (now + DEVICE_CACHE_SECONDS, device)
-        return device
-
-    async def _ring(self, call: SipCall, operator_id: int) -> None:
-        if call.account_id is None or operator_id in call.operators:
-            return
-        device = await self._device(call.account_id, operator_id)
-        if device is None:
-            return  # the operator answers in the banner only
-        binding = self.registrar.binding(device.username, self.clock())
-        if binding is not None:
-            target, destination = binding.contact, binding.source
-        elif device.contact is not None:
-            target = SipUri.parse(device.contact)
-            destination = target.address
-        else:
-            log.info("operator %s's phone is not registered", operator_id)
-            return
-        media = await self.media.open_leg(call.id, f"op{operator_id}")
-        remote = call.remote
-        first = remote.remote_sdp.codec if remote is not None and remote.remote_sdp else sdp.PCMU
-        codecs = (first, sdp.PCMA if first == sdp.PCMU else sdp.PCMU)
-        caller = call.caller or "anonymous"
-        leg = OutboundLeg(
-            self,
-            self,
-            media,
-            "operator",
-            str(operator_id),
-            target=target,
-            destination=destination,
-            from_=NameAddr(SipUri("sip", caller, self.host), caller),
-            to=NameAddr(target),
-            codecs=codecs,
-        )
-        call.operators[operator_id] = leg
-        self._owners[leg] = call
-        leg.start()
-
-    async def _dial(
-        self, call: SipCall, number: str, caller_id: str, *, forward: bool = False
-    ) -> None:
-        """A customer through the trunk (click-to-call), or an overflow number (forward)."""
-        reports = self.reports
-        assert reports is not None
-        assert call.account_id is not None
-        trunk = self.options.trunk_outbound
-        digits = number.removeprefix("+")
-        # asked before the phone rang too; asked again: the rules may have changed since
-        refusal = await self.dial_refusal(call.account_id, digits)
-        if refusal is not None:
-            log.warning("call %s: not dialling %s (%s)", call.id, digits, refusal)
-            if forward:
-                self.end_call(call, 480)
-            else:
-                call.report("customer_failed", lambda: reports.customer_failed(call.id, refusal))
-            return
-        assert trunk is not None
-        media = await self.media.open_leg(call.id, "customer")
-        host, port = trunk
-        target = SipUri("sip", digits, host, port)
-        shown = caller_id.removeprefix("+") or "anonymous"
-        leg = OutboundLeg(
-            self,
-            self,
-            media,
-            "forward" if forward else "customer",
-            "forward" if forward else "remote",
-            target=target,
-            destination=trunk,
-            from_=NameAddr(SipUri("sip", shown, self.host)),
-            to=NameAddr(target),
-            codecs=(sdp.PCMU, sdp.PCMA),
-        )
-        self._owners[leg] = call
-        if forward:
-            call.operators[-1] = leg
-        else:
-            call.remote = leg
-        leg.start()
 
     # leg events ------------------------------------------------------------------------------
 

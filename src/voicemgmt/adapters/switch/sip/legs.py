@@ -3,203 +3,57 @@
 ``InboundLeg`` is the caller's INVITE we answer (UAS); ``OutboundLeg`` is an INVITE we send
 to an operator's phone or, through the trunk, to a customer (UAC). Legs speak SIP through the
 ``SipContext`` and tell their owner what happened through ``LegEvents``; they never raise into
-the transport. Hold is a re-INVITE with ``a=sendonly`` from our side.
+the transport. Hold is a re-INVITE with ``a=sendonly`` from our side. Each leg applies its
+peer's media encryption policy (``media_policy``) to every offer and answer, and keys its
+media leg when SRTP was agreed.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from enum import StrEnum
-from typing import Protocol
+from dataclasses import replace
 
 from voicemgmt.adapters.switch.sip import sdp
 from voicemgmt.adapters.switch.sip.dialog import (
     Dialog,
     cancel_for,
     initial_request,
-    new_branch,
     new_call_id,
     new_tag,
-    next_hop,
+)
+from voicemgmt.adapters.switch.sip.leg import (
+    ALLOW,
+    Leg,
+    LegEvents,
+    LegState,
+    SipContext,
+    not_acceptable,
 )
 from voicemgmt.adapters.switch.sip.media.base import MediaLeg
+from voicemgmt.adapters.switch.sip.media_policy import (
+    OPTIONAL,
+    PLAIN,
+    Capabilities,
+    Keys,
+    MediaRefused,
+    check_answer,
+)
 from voicemgmt.adapters.switch.sip.message import Request, Response, response_to
-from voicemgmt.adapters.switch.sip.transaction import Address, ServerTransaction
-from voicemgmt.adapters.switch.sip.transport import SipTransport
+from voicemgmt.adapters.switch.sip.transaction import UDP, Address, ServerTransaction
 from voicemgmt.adapters.switch.sip.uri import NameAddr, SipSyntaxError, SipUri
 
+__all__ = [
+    "ALLOW",
+    "InboundLeg",
+    "Leg",
+    "LegEvents",
+    "LegState",
+    "OutboundLeg",
+    "SipContext",
+    "not_acceptable",
+]
 log = logging.getLogger(__name__)
-ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, REGISTER"
-
-
-class SipContext(Protocol):
-    transport: SipTransport
-
-    @property
-    def host(self) -> str: ...
-
-    @property
-    def port(self) -> int: ...
-
-    def register_dialog(self, dialog: Dialog, leg: Leg) -> None: ...
-
-    def forget_dialog(self, dialog: Dialog) -> None: ...
-
-
-class LegEvents(Protocol):
-    def leg_answered(self, leg: Leg) -> None: ...
-
-    def leg_failed(self, leg: Leg, status: int) -> None: ...
-
-    def leg_hung_up(self, leg: Leg) -> None: ...
-
-
-class LegState(StrEnum):
-    OFFERED = "offered"  # INVITE received, not answered / INVITE sent, no answer
-    EARLY = "early"  # a provisional response went or came
-    UP = "up"
-    ENDED = "ended"
-
-
-class Leg:
-    def __init__(
-        self, context: SipContext, owner: LegEvents, media: MediaLeg, role: str, key: str
-    ) -> None:
-        self.context = context
-        self.owner = owner
-        self.media = media
-        self.role = role  # "caller", "operator", "customer"
-        self.key = key  # which operator, or "remote"
-        self.state = LegState.OFFERED
-        self.dialog: Dialog | None = None
-        self.local_sdp: sdp.Session | None = None
-        self.remote_sdp: sdp.Session | None = None
-        self._invite_server: ServerTransaction | None = None  # the last INVITE we answered 2xx
-
-    @property
-    def up(self) -> bool:
-        return self.state is LegState.UP
-
-    @property
-    def ended(self) -> bool:
-        return self.state is LegState.ENDED
-
-    def via(self) -> str:
-        return f"SIP/2.0/UDP {self.context.host}:{self.context.port};branch={new_branch()};rport"
-
-    def contact(self) -> NameAddr:
-        return NameAddr(SipUri("sip", "vm", self.context.host, self.context.port))
-
-    def _ended(self) -> None:
-        if self.dialog is not None:
-            self.context.forget_dialog(self.dialog)
-        self.state = LegState.ENDED
-
-    def _send(self, request: Request, callback: object = None) -> None:
-        def ignore(response: Response | None) -> None:
-            pass
-
-        handler = callback if callable(callback) else ignore
-        self.context.transport.send_request(request, next_hop(request), handler)
-
-    # in-dialog requests from the peer ------------------------------------------------------
-
-    def in_dialog(self, request: Request, transaction: ServerTransaction | None) -> None:
-        if request.method == "ACK":
-            if self._invite_server is not None:
-                self._invite_server.acknowledged()
-            return
-        if transaction is None:
-            return
-        dialog = self.dialog
-        if dialog is None or not dialog.accepts(request):
-            self._respond(transaction, response_to(request, 500, "Out of Order CSeq"))
-            return
-        if request.method == "BYE":
-            self._respond(transaction, response_to(request, 200))
-            self.media.stop()
-            self._ended()
-            self.owner.leg_hung_up(self)
-        elif request.method == "INVITE":
-            self._reinvited(request, transaction)
-        elif (
-            request.method in ("INFO", "OPTIONS", "UPDATE") and not request.body
-        ) or request.method == "INFO":
-            self._respond(transaction, response_to(request, 200))
-        else:
-            self._respond(transaction, response_to(request, 405, headers=[("allow", ALLOW)]))
-
-    def _reinvited(self, request: Request, transaction: ServerTransaction) -> None:
-        """The peer puts us on hold, takes us off, or moves its media (RFC 3264 §8)."""
-        assert self.dialog is not None
-        assert self.local_sdp is not None
-        if request.body:
-            try:
-                offer = sdp.parse(request.body)
-                answer = sdp.answer(offer, *self.media.local_address)
-            except sdp.SdpError:
-                self._respond(transaction, response_to(request, 488))
-                return
-            self.remote_sdp = offer
-            self.media.connect(offer)
-            self.local_sdp = sdp.Session(
-                answer.host,
-                answer.port,
-                answer.codecs,
-                answer.dtmf_pt,
-                answer.direction,
-                self.local_sdp.session_id,
-                self.local_sdp.version + 1,
-            )
-        self.dialog.refresh_target(request)
-        ok = response_to(
-            request,
-            200,
-            headers=[("contact", str(self.contact())), ("content-type", "application/sdp")],
-            body=self.local_sdp.render(),
-        )
-        self._invite_server = transaction
-        self._respond(transaction, ok)
-
-    def _respond(self, transaction: ServerTransaction, response: Response) -> None:
-        self.context.transport.respond(transaction, response)
-
-    # what the platform does ----------------------------------------------------------------
-
-    def bye(self) -> None:
-        if self.dialog is not None and self.state is LegState.UP:
-            self._send(self.dialog.request("BYE", self.via()))
-        self.media.stop()
-        self._ended()
-
-    def reinvite(self, direction: sdp.Direction) -> None:
-        """Offer our media again with ``direction`` (sendonly: hold; sendrecv: resume)."""
-        if self.dialog is None or self.local_sdp is None or not self.up:
-            return
-        self.local_sdp = self.local_sdp.with_direction(direction)
-        request = self.dialog.request(
-            "INVITE",
-            self.via(),
-            headers=[("content-type", "application/sdp")],
-            body=self.local_sdp.render(),
-        )
-        dialog = self.dialog
-
-        def answered(response: Response | None) -> None:
-            if response is None or response.status < 200:
-                return
-            if response.status < 300 and not self.ended:
-                if response.body:
-                    try:
-                        self.remote_sdp = sdp.parse(response.body)
-                        self.media.connect(self.remote_sdp)
-                    except sdp.SdpError:
-                        pass
-                ack = dialog.request("ACK", self.via(), cseq=request.cseq[0])
-                self.context.transport.send_stateless(ack, next_hop(ack))
-
-        self._send(request, answered)
 
 
 class InboundLeg(Leg):
@@ -213,15 +67,35 @@ class InboundLeg(Leg):
         invite: Request,
         transaction: ServerTransaction,
         offer: sdp.Session,
+        *,
+        transport: str = UDP,
+        source: Address | None = None,
+        keys: Keys = PLAIN,
+        policy: str = OPTIONAL,
+        can: Capabilities | None = None,
     ) -> None:
-        super().__init__(context, owner, media, "caller", "remote")
+        super().__init__(
+            context,
+            owner,
+            media,
+            "caller",
+            "remote",
+            transport=transport,
+            flow=source,
+            policy=policy,
+            can=can,
+        )
         self.invite = invite
         self.transaction = transaction
         self.remote_sdp = offer
         self.local_tag = new_tag()
         host, port = media.local_address
-        self.local_sdp = sdp.answer(offer, host, port)
+        chosen = media.sdes_key()
+        if chosen is not None and keys.ours is not None:  # the backend's own key (rtpengine)
+            keys = replace(keys, ours=chosen)
+        self.local_sdp = self._with_keys(sdp.answer(offer, host, port), keys)
         media.connect(offer)
+        self._secure(keys)
 
     def ring(self) -> None:
         if self.state is LegState.OFFERED:
@@ -297,10 +171,25 @@ class OutboundLeg(Leg):
         to: NameAddr,
         codecs: tuple[int, ...],
         headers: Iterable[tuple[str, str]] = (),
+        transport: str = UDP,
+        keys: Keys = PLAIN,
+        policy: str = OPTIONAL,
+        can: Capabilities | None = None,
     ) -> None:
-        super().__init__(context, owner, media, role, key)
+        super().__init__(
+            context,
+            owner,
+            media,
+            role,
+            key,
+            transport=transport,
+            flow=destination,
+            policy=policy,
+            can=can,
+        )
         host, port = media.local_address
-        self.local_sdp = sdp.offer(host, port, codecs)
+        self.offered = keys  # our key in the INVITE; the peer's comes with its answer
+        self.local_sdp = self._with_keys(sdp.offer(host, port, codecs), keys)
         self.invite = initial_request(
             "INVITE",
             target,
@@ -322,7 +211,9 @@ class OutboundLeg(Leg):
         self._provisional = False
 
     def start(self) -> None:
-        self.context.transport.send_request(self.invite, self.destination, self._response)
+        self.context.transport.send_request(
+            self.invite, self.destination, self._response, self.transport
+        )
 
     def cancel(self) -> None:
         """Stop ringing (CANCEL), or hang up (BYE) if the phone answered meanwhile."""
@@ -337,7 +228,7 @@ class OutboundLeg(Leg):
 
     def _send_cancel(self) -> None:
         self.context.transport.send_request(
-            cancel_for(self.invite), self.destination, lambda response: None
+            cancel_for(self.invite), self.destination, lambda response: None, self.transport
         )
 
     def _response(self, response: Response | None) -> None:
@@ -371,7 +262,7 @@ class OutboundLeg(Leg):
             self.dialog = Dialog.uac(self.invite, response)
         assert self.dialog is not None
         ack = self.dialog.request("ACK", self.via(), cseq=self.invite.cseq[0])
-        self.context.transport.send_stateless(ack, next_hop(ack))
+        self.context.transport.send_stateless(ack, self.hop(ack), self.transport)
         if not first:
             return  # a retransmitted 2xx: acknowledged again, nothing else
         if self._cancel_requested or self.state is LegState.ENDED:
@@ -380,12 +271,15 @@ class OutboundLeg(Leg):
             return
         try:
             self.remote_sdp = sdp.parse(response.body)
-            self.media.connect(self.remote_sdp)
-        except sdp.SdpError:
+            keys = check_answer(self.offered, self.remote_sdp, self.policy)
+        except (sdp.SdpError, MediaRefused) as exc:
+            log.warning("%s leg %s: unusable answer: %s", self.role, self.key, exc)
             self.state = LegState.UP
             self.bye()
             self.owner.leg_failed(self, 488)
             return
+        self.media.connect(self.remote_sdp)
+        self._secure(keys)
         self.context.register_dialog(self.dialog, self)
         self.state = LegState.UP
         self.owner.leg_answered(self)

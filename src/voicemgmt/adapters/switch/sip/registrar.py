@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 from voicemgmt.adapters.switch.sip.digest import Algorithm, DigestServer, Verdict
 from voicemgmt.adapters.switch.sip.message import Request, Response, response_to
-from voicemgmt.adapters.switch.sip.transaction import Address
+from voicemgmt.adapters.switch.sip.transaction import UDP, Address
 from voicemgmt.adapters.switch.sip.uri import NameAddr, SipSyntaxError, SipUri, is_digits
 from voicemgmt.domain.sip import SipDevice, SipRegistration
 from voicemgmt.services.sip_devices import SipDirectory, SipRegistrationStore
@@ -70,6 +70,14 @@ class Binding:
     contact: SipUri
     source: Address
     expires_at: float
+    transport: str = UDP  # how the phone registered: requests to it go the same way
+
+    @property
+    def destination(self) -> tuple[str, Address]:
+        """The transport and address to reach the phone: where it registered from (over TCP
+        or TLS, the connection it registered on, RFC 5626); after a restart, when only the
+        stored contact is known, a stream phone is reached at its contact."""
+        return (self.transport, self.source)
 
 
 class Registrar:
@@ -105,7 +113,10 @@ class Registrar:
                 continue
             left = (registration.expires_at - wall).total_seconds()
             source = (registration.source_host, registration.source_port)
-            self._bindings[device.username] = Binding(device, contact, source, now + left)
+            if contact.transport != UDP:  # its connection died with the process
+                source = contact.address
+            binding = Binding(device, contact, source, now + left, contact.transport)
+            self._bindings[device.username] = binding
             restored += 1
         return restored
 
@@ -134,7 +145,7 @@ class Registrar:
         return found
 
     async def register(
-        self, request: Request, source: Address, now: float
+        self, request: Request, source: Address, now: float, transport: str = UDP
     ) -> tuple[Response, bool]:
         """The response to a REGISTER, and whether it counts as a failure (for throttling)."""
         value = request.headers.get("authorization")
@@ -156,7 +167,7 @@ class Registrar:
             return response_to(request, 403, "Forbidden"), True
         if request.to.uri.user != device.username:
             return response_to(request, 403, "Not Your Address"), True
-        return await self._bind(request, source, device, now), False
+        return await self._bind(request, source, device, now, transport), False
 
     def _challenge(self, request: Request, now: float, *, stale: bool = False) -> Response:
         return response_to(
@@ -164,7 +175,7 @@ class Registrar:
         )
 
     async def _bind(
-        self, request: Request, source: Address, device: SipDevice, now: float
+        self, request: Request, source: Address, device: SipDevice, now: float, transport: str
     ) -> Response:
         contacts = request.headers.all("contact")
         expires_header = request.headers.get("expires")
@@ -205,7 +216,8 @@ class Registrar:
                 self.wall() + timedelta(seconds=expires),
             )
             await self.store.save(registration)
-        self._bindings[device.username] = Binding(device, contact.uri, source, now + expires)
+        binding = Binding(device, contact.uri, source, now + expires, transport)
+        self._bindings[device.username] = binding
         return response_to(
             request, 200, headers=[("contact", f"<{contact.uri}>;expires={expires}")]
         )

@@ -12,18 +12,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from voicemgmt.adapters.switch.sip import sdp
 from voicemgmt.adapters.switch.sip.calls import SipCall, SipOptions
 from voicemgmt.adapters.switch.sip.dialog import Dialog, DialogKey, dialog_key_of
 from voicemgmt.adapters.switch.sip.digest import Verdict
-from voicemgmt.adapters.switch.sip.legs import ALLOW, InboundLeg, Leg
+from voicemgmt.adapters.switch.sip.legs import ALLOW, InboundLeg, Leg, not_acceptable
 from voicemgmt.adapters.switch.sip.media.base import MediaBackend, MediaUnavailable
+from voicemgmt.adapters.switch.sip.media_policy import Capabilities, MediaRefused, answer_offer
 from voicemgmt.adapters.switch.sip.message import Request, Response, response_to
-from voicemgmt.adapters.switch.sip.registrar import Registrar, TrunkPolicy
+from voicemgmt.adapters.switch.sip.registrar import MAX_EXPIRES, Registrar, TrunkPolicy
 from voicemgmt.adapters.switch.sip.throttle import SipThrottle
-from voicemgmt.adapters.switch.sip.transaction import Address, ServerTransaction
+from voicemgmt.adapters.switch.sip.transaction import TLS, Address, ServerTransaction
 from voicemgmt.adapters.switch.sip.transaction_layer import IncomingRequest
 from voicemgmt.adapters.switch.sip.transport import SipTransport
 from voicemgmt.adapters.switch.sip.uri import SipSyntaxError
@@ -83,7 +85,7 @@ class RequestHandler:
         if not in_dialog and self.throttle.blocked(request, source, now):
             return  # no answer: a scanner learns nothing
         try:
-            self._route(request, source, transaction, now)
+            self._route(request, source, transaction, now, incoming.transport)
         except (SipSyntaxError, ValueError) as exc:
             log.debug("unusable %s from %s: %s", request.method, source, exc)
             if transaction is not None:
@@ -96,7 +98,12 @@ class RequestHandler:
                 leg.timed_out()
 
     def _route(
-        self, request: Request, source: Address, transaction: ServerTransaction | None, now: float
+        self,
+        request: Request,
+        source: Address,
+        transaction: ServerTransaction | None,
+        now: float,
+        transport: str,
     ) -> None:
         method = request.method
         if method == "ACK" or (transaction is not None and request.to.tag):
@@ -111,9 +118,9 @@ class RequestHandler:
         if method == "CANCEL":
             self._cancel(request, transaction)
         elif method == "INVITE":
-            self.spawn(self._invite(request, source, transaction, now))
+            self.spawn(self._invite(request, source, transaction, now, transport))
         elif method == "REGISTER":
-            self.spawn(self._register(request, source, transaction, now))
+            self.spawn(self._register(request, source, transaction, now, transport))
         elif method == "OPTIONS":
             headers = [("allow", ALLOW), ("accept", "application/sdp")]
             self._respond(transaction, response_to(request, 200, headers=headers, to_tag="opt"))
@@ -132,10 +139,15 @@ class RequestHandler:
         leg.cancelled()
 
     async def _register(
-        self, request: Request, source: Address, transaction: ServerTransaction, now: float
+        self,
+        request: Request,
+        source: Address,
+        transaction: ServerTransaction,
+        now: float,
+        transport: str,
     ) -> None:
         try:
-            response, failed = await self.registrar.register(request, source, now)
+            response, failed = await self.registrar.register(request, source, now, transport)
         except Exception:
             log.exception("REGISTER from %s failed", source)
             response, failed = response_to(request, 500), False
@@ -143,10 +155,16 @@ class RequestHandler:
             self.throttle.failed(request, source, now)
         elif response.status == 200 and request.headers.get("authorization") is not None:
             self.throttle.succeeded(source, now)
+            self.transport.keep_open(transport, source, MAX_EXPIRES + 60)
         self._respond(transaction, response)
 
     async def _invite(
-        self, request: Request, source: Address, transaction: ServerTransaction, now: float
+        self,
+        request: Request,
+        source: Address,
+        transaction: ServerTransaction,
+        now: float,
+        transport: str,
     ) -> None:
         refusal = self._admit(request, source, now)
         if refusal is not None:
@@ -156,11 +174,17 @@ class RequestHandler:
         if called is None:
             self._respond(transaction, response_to(request, 404))
             return
+        policy = self.options.trunk_media_encryption
+        can = Capabilities(transport == TLS, self.media.sdes, self.media.dtls)
         try:
             offer = sdp.parse(request.body)
             sdp.answer(offer, "0.0.0.0", 0)  # noqa: S104 (only checks a codec is shared)
+            keys = answer_offer(offer, policy, can)
         except sdp.SdpError:
             self._respond(transaction, response_to(request, 488))
+            return
+        except MediaRefused as exc:
+            self._respond(transaction, not_acceptable(request, exc, self.host))
             return
         if len(self.calls) >= self.options.max_calls or self.transport.layer.busy:
             self._respond(transaction, response_to(request, 503, headers=[("retry-after", "5")]))
@@ -168,11 +192,25 @@ class RequestHandler:
         call = SipCall(self._new_call_id(), "in")
         call.caller = e164_digits(request.from_.uri.user) or ""
         try:
-            media = await self.media.open_leg(call.id, "caller", offer)
+            # the media backend sees the one key taken (none if the media stays plain)
+            media_offer = replace(offer, cryptos=(keys.theirs,) if keys.theirs else ())
+            media = await self.media.open_leg(call.id, "caller", media_offer)
         except MediaUnavailable:
             self._respond(transaction, response_to(request, 503))
             return
-        leg = InboundLeg(self, self, media, request, transaction, offer)  # type: ignore[arg-type]
+        leg = InboundLeg(
+            self,  # type: ignore[arg-type]
+            self,  # type: ignore[arg-type]
+            media,
+            request,
+            transaction,
+            media_offer,
+            transport=transport,
+            source=source,
+            keys=keys,
+            policy=policy,
+            can=can,
+        )
         media.on_digit(lambda digit: self.digit(call, digit))
         call.remote = leg
         self.calls[call.id] = call
@@ -221,6 +259,10 @@ class RequestHandler:
         self.transport.respond(transaction, response)
 
     # provided by the driver ------------------------------------------------------------------
+
+    @property
+    def host(self) -> str:
+        raise NotImplementedError
 
     def digit(self, call: SipCall, digit: str) -> None:
         raise NotImplementedError

@@ -3,6 +3,9 @@
 ``parse`` reads what a peer offered or answered; ``answer`` picks the first codec of the
 offer we support and the offer's telephone-event payload type; ``offer`` and ``Session.render``
 write our side. Unknown lines are ignored; a description we cannot use raises ``SdpError``.
+The transport profile (``RTP/AVP``, ``RTP/SAVP``, DTLS-SRTP's ``UDP/TLS/RTP/SAVP``, and their
+``F`` variants) and the usable SDES keys (``sdes``) are read; whether they are acceptable is
+``media_policy``'s decision.
 """
 
 from __future__ import annotations
@@ -11,10 +14,18 @@ import ipaddress
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from voicemgmt.adapters.switch.sip.sdes import Crypto, parse_crypto
+
 MAX_SDP = 8192
 PCMU, PCMA = 0, 8
 STATIC = {PCMU: "PCMU", PCMA: "PCMA"}
 DEFAULT_DTMF_PT = 101
+PROFILES = frozenset(
+    {"RTP/AVP", "RTP/AVPF", "RTP/SAVP", "RTP/SAVPF", "UDP/TLS/RTP/SAVP", "UDP/TLS/RTP/SAVPF"}
+)
+MAX_CRYPTOS = 16  # a=crypto lines read from one stream; more are ignored
+DTLS_ATTRIBUTES = frozenset({"fingerprint", "setup", "tls-id"})
+MAX_DTLS, MAX_DTLS_LINE = 8, 256  # kept as they are (passed to rtpengine, copied from it)
 
 
 class SdpError(ValueError):
@@ -46,10 +57,26 @@ class Session:
     session_id: int = 1
     version: int = 1
     ptime: int = 20
+    profile: str = "RTP/AVP"
+    cryptos: tuple[Crypto, ...] = ()  # the usable a=crypto lines (SDES)
+    dtls_attributes: tuple[str, ...] = ()  # a=fingerprint, a=setup, a=tls-id (DTLS-SRTP)
+
+    @property
+    def fingerprint(self) -> bool:
+        return any(a.startswith("fingerprint:") for a in self.dtls_attributes)
 
     @property
     def codec(self) -> int:
         return self.codecs[0]
+
+    @property
+    def srtp_only(self) -> bool:
+        """The profile is a secure one (``RTP/SAVP``…): plain RTP is not an answer."""
+        return "SAVP" in self.profile
+
+    @property
+    def dtls(self) -> bool:
+        return self.profile.startswith("UDP/TLS/")
 
     @property
     def on_hold(self) -> bool:
@@ -64,12 +91,14 @@ class Session:
             "s=voicemgmt",
             f"c=IN IP4 {self.host}",
             "t=0 0",
-            f"m=audio {self.port} RTP/AVP {' '.join(str(f) for f in formats)}",
+            f"m=audio {self.port} {self.profile} {' '.join(str(f) for f in formats)}",
         ]
+        lines.extend(f"a=crypto:{crypto.render()}" for crypto in self.cryptos)
         lines.extend(f"a=rtpmap:{pt} {STATIC[pt]}/8000" for pt in self.codecs)
         if self.dtmf_pt is not None:
             lines.append(f"a=rtpmap:{self.dtmf_pt} telephone-event/8000")
             lines.append(f"a=fmtp:{self.dtmf_pt} 0-16")
+        lines.extend(f"a={attribute}" for attribute in self.dtls_attributes)
         lines.append(f"a=ptime:{self.ptime}")
         lines.append(f"a={self.direction.value}")
         return ("\r\n".join(lines) + "\r\n").encode()
@@ -92,6 +121,9 @@ def parse(body: bytes) -> Session:
     formats: list[int] = []
     rtpmap: dict[int, str] = {}
     direction = Direction.SENDRECV
+    profile = "RTP/AVP"
+    cryptos: list[Crypto] = []
+    dtls: list[str] = []
     in_audio = seen_media = False
     for raw in text.splitlines():
         line = raw.strip()
@@ -107,8 +139,9 @@ def parse(body: bytes) -> Session:
             if in_audio:
                 if not _digits(fields[1]) or int(fields[1]) > 65535:
                     raise SdpError("bad media port")
-                if fields[2] not in ("RTP/AVP", "RTP/AVPF"):
-                    raise SdpError(f"unsupported media transport {fields[2]}")
+                if fields[2] not in PROFILES:
+                    raise SdpError(f"unsupported media transport {fields[2][:40]}")
+                profile = fields[2]
                 port = int(fields[1])
                 formats = [int(f) for f in fields[3:] if _digits(f) and int(f) < 128]
         elif kind == "c":
@@ -129,6 +162,12 @@ def parse(body: bytes) -> Session:
                     rtpmap[int(pt)] = encoding.strip().lower()
             elif name in Direction.__members__.values():
                 direction = Direction(name)
+            elif name == "crypto" and in_audio and len(cryptos) < MAX_CRYPTOS:
+                crypto = parse_crypto(attr)
+                if crypto is not None:
+                    cryptos.append(crypto)
+            elif name in DTLS_ATTRIBUTES and len(dtls) < MAX_DTLS and _short_printable(value):
+                dtls.append(value)
     if port is None:
         raise SdpError("no audio stream")
     found = media_host or session_host
@@ -144,7 +183,20 @@ def parse(body: bytes) -> Session:
     dtmf = next(
         (pt for pt in formats if rtpmap.get(pt, "").startswith("telephone-event/8000")), None
     )
-    return Session(host, port, codecs, dtmf, direction)
+    return Session(
+        host,
+        port,
+        codecs,
+        dtmf,
+        direction,
+        profile=profile,
+        cryptos=tuple(cryptos),
+        dtls_attributes=tuple(dtls),
+    )
+
+
+def _short_printable(text: str) -> bool:
+    return len(text) <= MAX_DTLS_LINE and text.isascii() and text.isprintable()
 
 
 def _ipv4(text: str) -> str:

@@ -1,4 +1,4 @@
-"""RFC 3261 §17 transactions over an unreliable transport (UDP), as I/O-free state machines.
+"""RFC 3261 §17 transactions over UDP, TCP or TLS, as I/O-free state machines.
 
 Each transaction takes messages and the current time in and gives actions out: ``Send``
 (a message to an address), ``Deliver`` (a message for the transaction user) and ``Timeout``.
@@ -20,6 +20,9 @@ L        server INVITE (RFC 6026)    retransmit 2xx until acknowledged, then lin
 J        server non-INVITE           absorb request retransmissions (64·T1)
 =======  ==========================  ==========================================
 
+Over a reliable transport (TCP, TLS: ``transport`` other than ``"UDP"``) nothing is
+retransmitted but the UAS core's 2xx, and timers D, I, J and K are zero (§17.1.1.2, §17.2.1).
+
 The UAS core's own 2xx retransmission (§13.3.1.4) lives in the server INVITE transaction's
 *accepted* state: ``acknowledged`` stops it when the dialog sees the ACK.
 """
@@ -36,12 +39,14 @@ TIMER_D = 32.0
 GUARD_INVITE = 600.0  # an INVITE left without a final response this long is forgotten
 
 Address = tuple[str, int]
+UDP, TCP, TLS = "UDP", "TCP", "TLS"  # the Via transport names (RFC 3261 §18)
 
 
 @dataclass(frozen=True, slots=True)
 class Send:
     message: Message
     address: Address
+    transport: str = UDP
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,9 +114,11 @@ class Transaction:
 class ClientTransaction(Transaction):
     """Sends ``request`` to ``address`` and follows it to its final response."""
 
-    def __init__(self, request: Request, address: Address) -> None:
+    def __init__(self, request: Request, address: Address, transport: str = UDP) -> None:
         self.request = request
         self.address = address
+        self.transport = transport
+        self.reliable = transport != UDP
         self.invite = request.method == "INVITE"
         self.state = State.CALLING if self.invite else State.TRYING
         self._timers = _Timers()
@@ -123,9 +130,17 @@ class ClientTransaction(Transaction):
         return (self.branch, self.request.method)
 
     def start(self, now: float) -> list[Action]:
-        self._timers.arm("A" if self.invite else "E", now + T1)
+        if not self.reliable:
+            self._timers.arm("A" if self.invite else "E", now + T1)
         self._timers.arm("B" if self.invite else "F", now + 64 * T1)
-        return [Send(self.request, self.address)]
+        return [self._send(self.request)]
+
+    def _send(self, message: Message) -> Send:
+        return Send(message, self.address, self.transport)
+
+    def fail(self) -> None:
+        """The transport could not carry the request (§8.1.3.1): the TU is told apart."""
+        self._terminate()
 
     def receive(self, response: Response, now: float) -> list[Action]:
         status, state = response.status, self.state
@@ -140,12 +155,12 @@ class ClientTransaction(Transaction):
                     self._timers.arm("M", now + 64 * T1)
                     return [Deliver(response)]
                 self.state = State.COMPLETED
-                self._timers.arm("D", now + TIMER_D)
-                return [Send(self._ack(response), self.address), Deliver(response)]
+                self._timers.arm("D", now + (0.0 if self.reliable else TIMER_D))
+                return [self._send(self._ack(response)), Deliver(response)]
             if state is State.ACCEPTED and 200 <= status < 300:
                 return [Deliver(response)]  # the TU acknowledges each 2xx it sees
             if state is State.COMPLETED and status >= 300:
-                return [Send(self._ack(response), self.address)]
+                return [self._send(self._ack(response))]
             return []
         if state in (State.TRYING, State.PROCEEDING):
             if status < 200:
@@ -153,7 +168,7 @@ class ClientTransaction(Transaction):
                 return [Deliver(response)]
             self.state = State.COMPLETED
             self._timers.disarm("E", "F")
-            self._timers.arm("K", now + T4)
+            self._timers.arm("K", now + (0.0 if self.reliable else T4))
             return [Deliver(response)]
         return []
 
@@ -163,11 +178,11 @@ class ClientTransaction(Transaction):
             if name in ("A", "E"):
                 if self.state in (State.CALLING, State.TRYING, State.PROCEEDING):
                     if name == "A" and self.state is State.CALLING:
-                        actions.append(Send(self.request, self.address))
+                        actions.append(self._send(self.request))
                         self._interval *= 2
                         self._timers.arm("A", now + self._interval)
                     elif name == "E":
-                        actions.append(Send(self.request, self.address))
+                        actions.append(self._send(self.request))
                         self._interval = (
                             T2 if self.state is State.PROCEEDING else min(self._interval * 2, T2)
                         )
@@ -200,8 +215,10 @@ class ClientTransaction(Transaction):
 class ServerTransaction(Transaction):
     """Holds the responses to one received request and retransmits them as RFC 3261 says."""
 
-    def __init__(self, request: Request, now: float) -> None:
+    def __init__(self, request: Request, now: float, transport: str = UDP) -> None:
         self.request = request
+        self.transport = transport
+        self.reliable = transport != UDP
         self.invite = request.method == "INVITE"
         self.state = State.PROCEEDING if self.invite else State.TRYING
         self._timers = _Timers()
@@ -227,12 +244,16 @@ class ServerTransaction(Transaction):
             self._timers.arm("L", now + 64 * T1)
         elif self.invite:
             self.state = State.COMPLETED
-            self._timers.arm("G", now + T1)
+            if not self.reliable:
+                self._timers.arm("G", now + T1)
             self._timers.arm("H", now + 64 * T1)
         else:
             self.state = State.COMPLETED
-            self._timers.arm("J", now + 64 * T1)
-        return [Send(response, self.address)]
+            self._timers.arm("J", now + (0.0 if self.reliable else 64 * T1))
+        return [self._send(response)]
+
+    def _send(self, message: Message) -> Send:
+        return Send(message, self.address, self.transport)
 
     def receive(self, request: Request, now: float) -> list[Action]:
         """A retransmission of the request, or (INVITE) the ACK of a non-2xx response."""
@@ -240,14 +261,14 @@ class ServerTransaction(Transaction):
             if self.state is State.COMPLETED:
                 self.state = State.CONFIRMED
                 self._timers.disarm("G", "H")
-                self._timers.arm("I", now + T4)
+                self._timers.arm("I", now + (0.0 if self.reliable else T4))
             return []
         if self.last_response is not None and self.state in (
             State.PROCEEDING,
             State.COMPLETED,
             State.TRYING,
         ):
-            return [Send(self.last_response, self.address)]
+            return [self._send(self.last_response)]
         return []
 
     def acknowledged(self) -> None:
@@ -259,7 +280,7 @@ class ServerTransaction(Transaction):
         for name in self._timers.fired(now):
             if name == "G" and self.last_response is not None:
                 if self.state in (State.COMPLETED, State.ACCEPTED):
-                    actions.append(Send(self.last_response, self.address))
+                    actions.append(self._send(self.last_response))
                     self._interval = min(self._interval * 2, T2)
                     self._timers.arm("G", now + self._interval)
             elif name == "H":

@@ -24,6 +24,8 @@ from voicemgmt.adapters.switch.sip.transaction import (
     Timeout,
 )
 
+UDP = "UDP"
+
 MAX_TRANSACTIONS = 50_000
 
 
@@ -32,6 +34,7 @@ class IncomingRequest:
     request: Request
     source: Address
     transaction: ServerTransaction | None  # None for an ACK outside any transaction
+    transport: str = UDP  # "UDP", "TCP" or "TLS": how it came (TLS: its SDP was not exposed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,10 +79,10 @@ class TransactionLayer:
         return len(self._clients) + len(self._servers) >= self.max_transactions
 
     def send_request(
-        self, request: Request, address: Address, now: float
+        self, request: Request, address: Address, now: float, transport: str = UDP
     ) -> tuple[ClientTransaction, list[Send]]:
         """Start a client transaction: the transaction, and what to put on the wire."""
-        transaction = ClientTransaction(request, address)
+        transaction = ClientTransaction(request, address, transport)
         self._clients[transaction.key] = transaction
         sends = [a for a in transaction.start(now) if isinstance(a, Send)]
         self._schedule(transaction)
@@ -98,10 +101,18 @@ class TransactionLayer:
         branch, host, port, _ = server_key(cancel)
         return self._servers.get((branch, host, port, "INVITE"))
 
-    def receive(self, message: Request | Response, source: Address, now: float) -> list[Event]:
+    def fail(self, transaction: ClientTransaction) -> None:
+        """The request could not be sent (no connection): forget the transaction."""
+        transaction.fail()
+        self._forget_if_done(transaction)
+
+    def receive(
+        self, message: Request | Response, source: Address, now: float, transport: str = UDP
+    ) -> list[Event]:
+        """``source``: the peer's address (for a stream, the connection's far end)."""
         if isinstance(message, Response):
             return self._receive_response(message, now)
-        return self._receive_request(message, source, now)
+        return self._receive_request(message, source, now, transport)
 
     def _receive_response(self, response: Response, now: float) -> list[Event]:
         via = response.top_via
@@ -111,20 +122,25 @@ class TransactionLayer:
             return []  # a stray response (§18.1.2: dropped)
         return self._translate(transaction, transaction.receive(response, now))
 
-    def _receive_request(self, request: Request, source: Address, now: float) -> list[Event]:
+    def _receive_request(
+        self, request: Request, source: Address, now: float, transport: str
+    ) -> list[Event]:
         key = server_key(request)
         transaction = self._servers.get(key)
         if transaction is not None:
             if request.method == "ACK" and transaction.state.value == "accepted":
-                return [IncomingRequest(request, source, None)]  # an ACK for our 2xx
+                return [IncomingRequest(request, source, None, transport)]  # ACK for our 2xx
             return self._translate(transaction, transaction.receive(request, now))
         if request.method == "ACK":
-            return [IncomingRequest(request, source, None)]
-        transaction = ServerTransaction(request, now)
-        via = request.top_via.received_from(*source)
-        transaction.address = via.response_address
+            return [IncomingRequest(request, source, None, transport)]
+        transaction = ServerTransaction(request, now, transport)
+        if transport == UDP:
+            via = request.top_via.received_from(*source)
+            transaction.address = via.response_address
+        else:  # responses go back on the request's connection (§18.2.2)
+            transaction.address = source
         self._servers[key] = transaction
-        return [IncomingRequest(request, source, transaction)]
+        return [IncomingRequest(request, source, transaction, transport)]
 
     @property
     def deadline(self) -> float | None:

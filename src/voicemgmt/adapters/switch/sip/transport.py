@@ -1,21 +1,32 @@
-"""SIP over UDP: one socket, the transaction layer, and one timer for all its transactions.
+"""The SIP transport: UDP, TCP and TLS, the transaction layer, and one timer for all its
+transactions.
 
-Datagrams are parsed (a malformed one is counted and dropped: answering junk would make the
-platform a reflector; nothing malformed reaches the driver), matched to transactions, and what
-is new goes to the ``SipHandler``. Requests the driver sends get their responses and their
-timeout through the callback given with them.
+Messages from every transport (``udp``, ``stream``) are parsed (a malformed one is counted and
+dropped: answering junk would make the platform a reflector; nothing malformed reaches the
+driver), matched to transactions, and what is new goes to the ``SipHandler``. Requests the
+driver sends get their responses and their timeout through the callback given with them; a
+request that no connection could carry gets a 503 made here (RFC 3261 §8.1.3.1).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 from collections.abc import Callable
-from typing import Protocol, cast
+from typing import Protocol
 
-from voicemgmt.adapters.switch.sip.message import MAX_MESSAGE, Request, Response, parse
+from voicemgmt.adapters.switch.sip.message import (
+    MAX_MESSAGE,
+    Request,
+    Response,
+    parse,
+    response_to,
+)
+from voicemgmt.adapters.switch.sip.stream import StreamLimits, StreamTransports
 from voicemgmt.adapters.switch.sip.transaction import (
+    UDP,
     Address,
     ClientTransaction,
     Send,
@@ -29,6 +40,7 @@ from voicemgmt.adapters.switch.sip.transaction_layer import (
     ServerTimeout,
     TransactionLayer,
 )
+from voicemgmt.adapters.switch.sip.udp import UdpEndpoint
 from voicemgmt.adapters.switch.sip.uri import SipSyntaxError
 
 log = logging.getLogger(__name__)
@@ -58,46 +70,77 @@ class _Unobserved:
         pass
 
 
-class SipTransport(asyncio.DatagramProtocol):
+class SipTransport:
     def __init__(
         self,
         handler: SipHandler,
         clock: Callable[[], float] = time.monotonic,
         observer: SipObserver | None = None,
+        *,
+        limits: StreamLimits | None = None,
+        client_tls: ssl.SSLContext | None = None,
     ) -> None:
         self.handler = handler
         self.observer: SipObserver = observer or _Unobserved()
         self.layer = TransactionLayer()
         self._clock = clock
-        self._transport: asyncio.DatagramTransport | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._armed_for: float | None = None
         self._callbacks: dict[int, ResponseCallback] = {}
         self.malformed = 0
-        self.address: Address = ("127.0.0.1", 5060)
+        self.udp = UdpEndpoint(self)
+        self.streams = StreamTransports(self, limits, client_tls)
+        self.ports: dict[str, int] = {}  # where each transport listens
+
+    @property
+    def address(self) -> Address:
+        """Where SIP over UDP is received."""
+        return self.udp.address
 
     async def listen(self, host: str, port: int) -> None:
-        loop = asyncio.get_running_loop()
-        await loop.create_datagram_endpoint(lambda: self, local_addr=(host, port))
-        assert self._transport is not None
-        sockname = self._transport.get_extra_info("sockname")
-        self.address = (sockname[0], sockname[1])
+        """SIP over UDP."""
+        self.ports[UDP] = (await self.udp.listen(host, port))[1]
+
+    async def listen_stream(
+        self, transport: str, host: str, port: int, tls: ssl.SSLContext | None = None
+    ) -> Address:
+        """SIP over TCP (``tls`` None) or TLS."""
+        address = await self.streams.listen(transport, host, port, tls)
+        self.ports[transport] = address[1]
+        return address
+
+    def port_of(self, transport: str) -> int:
+        """Our port for ``transport`` (what Via and Contact name); UDP's if it has none."""
+        return self.ports.get(transport) or self.address[1]
+
+    def keep_open(self, transport: str, address: Address, seconds: float) -> None:
+        """A phone registered over this connection: hold it open that long (if a stream)."""
+        if transport != UDP:
+            loop = asyncio.get_running_loop()
+            self.streams.keep_open(transport, address, loop.time() + seconds)
 
     def close(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
-        if self._transport is not None:
-            self._transport.close()
+        self.udp.close()
+
+    async def aclose(self) -> None:
+        self.close()
+        await self.streams.close()
 
     # sending -------------------------------------------------------------------------------
 
     def send_request(
-        self, request: Request, address: Address, callback: ResponseCallback
+        self,
+        request: Request,
+        address: Address,
+        callback: ResponseCallback,
+        transport: str = UDP,
     ) -> ClientTransaction:
-        transaction, sends = self.layer.send_request(request, address, self._clock())
+        transaction, sends = self.layer.send_request(request, address, self._clock(), transport)
         self.observer.sip_transaction("client", request.method)
         self._callbacks[id(transaction)] = callback
-        self._put(sends)
+        self._put(sends, lambda: self._transport_failed(transaction))
         self._rearm()
         return transaction
 
@@ -106,37 +149,38 @@ class SipTransport(asyncio.DatagramProtocol):
         self.observer.sip_response("sent", response.cseq[1], response.status)
         self._rearm()
 
-    def send_stateless(self, message: Request | Response, address: Address) -> None:
+    def send_stateless(
+        self, message: Request | Response, address: Address, transport: str = UDP
+    ) -> None:
         """An ACK for a 2xx, or a response outside any transaction."""
-        if self._transport is not None:
-            self._transport.sendto(message.serialize(), address)
-            if isinstance(message, Response):
-                self.observer.sip_response("sent", message.cseq[1], message.status)
+        self._put([Send(message, address, transport)])
+        if isinstance(message, Response):
+            self.observer.sip_response("sent", message.cseq[1], message.status)
+
+    def _transport_failed(self, transaction: ClientTransaction) -> None:
+        if transaction.terminated:
+            return
+        self.layer.fail(transaction)
+        callback = self._callbacks.pop(id(transaction), None)
+        if callback is not None:
+            callback(response_to(transaction.request, 503, "Service Unavailable (no connection)"))
 
     # receiving -----------------------------------------------------------------------------
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # Not an isinstance check: 3.11's selector transport and uvloop's are not subclasses.
-        self._transport = cast(asyncio.DatagramTransport, transport)
-
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        if len(data) <= 4 and not data.strip():
-            return  # CRLF keep-alives (RFC 5626)
+    def receive(self, data: bytes, source: Address, transport: str) -> None:
+        """One message from ``source`` (for a stream, the connection's far end)."""
         try:
             message = parse(data)
         except SipSyntaxError as exc:
             self.malformed += 1
-            log.debug("malformed SIP from %s: %s", addr, exc)
+            log.debug("malformed SIP from %s over %s: %s", source, transport, exc)
             return
         try:
-            events = self.layer.receive(message, (addr[0], addr[1]), self._clock())
+            events = self.layer.receive(message, source, self._clock(), transport)
             self._dispatch(events)
         except Exception:
-            log.exception("SIP message from %s could not be handled", addr)
+            log.exception("SIP message from %s could not be handled", source)
         self._rearm()
-
-    def error_received(self, exc: Exception) -> None:
-        log.debug("SIP socket error: %s", exc)
 
     def _dispatch(self, events: list[Event]) -> None:
         for event in events:
@@ -161,15 +205,17 @@ class SipTransport(asyncio.DatagramProtocol):
             elif isinstance(event, ServerTimeout):
                 self.handler.server_timed_out(event.transaction)
 
-    def _put(self, sends: list[Send]) -> None:
-        if self._transport is None:
-            return
+    def _put(self, sends: list[Send], failed: Callable[[], None] | None = None) -> None:
         for send in sends:
             data = send.message.serialize()
             if len(data) > MAX_MESSAGE:
                 log.warning("not sending an oversized SIP message")
                 continue
-            self._transport.sendto(data, send.address)
+            if send.transport == UDP:
+                self.udp.send(data, send.address)
+            else:
+                connect = not isinstance(send.message, Response)
+                self.streams.send(send.transport, send.address, data, failed, connect=connect)
 
     # timers --------------------------------------------------------------------------------
 

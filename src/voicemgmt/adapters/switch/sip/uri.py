@@ -120,9 +120,18 @@ class SipUri:
         return replace(self, params={**self.params, **params})
 
     @property
+    def transport(self) -> str:
+        """``TLS`` for a ``sips:`` URI, else its ``transport`` parameter (``UDP`` without)."""
+        if self.scheme == "sips":
+            return "TLS"
+        named = (self.params.get("transport") or "udp").upper()
+        return named if named in ("UDP", "TCP", "TLS") else "UDP"
+
+    @property
     def address(self) -> tuple[str, int]:
         """Where to send to (no DNS: hosts are addresses on this platform)."""
-        return (self.host.strip("[]"), self.port or 5060)
+        default = 5061 if self.transport == "TLS" else 5060
+        return (self.host.strip("[]"), self.port or default)
 
 
 def _hostport(text: str) -> tuple[str, int | None]:

@@ -19,6 +19,7 @@ from typing import Protocol
 
 from voicemgmt.adapters.switch.sip import sdp
 from voicemgmt.adapters.switch.sip.media import g711
+from voicemgmt.adapters.switch.sip.sdes import Crypto
 
 SAMPLE_RATE = 8000
 FRAME_SAMPLES = 160  # 20 ms at 8 kHz
@@ -66,6 +67,18 @@ class MediaLeg(Protocol):
     def connect(self, remote: sdp.Session) -> None:
         """The peer's SDP: where to send, which codec, which telephone-event type."""
 
+    def encrypt(self, send: Crypto, receive: Crypto) -> None:
+        """SRTP with the peer (SDES keys): protect what we send with ``send``, accept only
+        what ``receive`` authenticates. Called again when a re-INVITE changes a key."""
+
+    def sdes_key(self) -> Crypto | None:
+        """The key the backend chose for what it sends to the peer (rtpengine answers an SRTP
+        offer with its own), to put in our SDP; None: the driver's key is used (the relay)."""
+
+    def dtls_attributes(self) -> tuple[str, ...]:
+        """The backend's ``a=fingerprint`` and ``a=setup`` for a DTLS-SRTP peer (rtpengine), to
+        put in our SDP; empty when it does not do DTLS."""
+
     def on_digit(self, callback: Callable[[str], None] | None) -> None:
         """Call ``callback`` with each RFC 4733 digit the peer keys."""
 
@@ -77,6 +90,10 @@ class MediaLeg(Protocol):
 
 
 class MediaBackend(Protocol):
+    sdes: bool  # it can answer an SDES-keyed SRTP offer (``MediaLeg.encrypt``)
+    sdes_offers: bool  # … and make one (the legs the driver starts: phones, the trunk)
+    dtls: bool  # it terminates DTLS-SRTP itself
+
     async def start(self) -> None: ...
 
     async def open_leg(

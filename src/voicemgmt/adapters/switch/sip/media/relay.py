@@ -7,7 +7,10 @@ both legs use the same codec, else G.711 transcoded byte for byte. Packets come 
 address the peer's SDP announced, or the first address RTP
 arrives from once connected (symmetric RTP, for peers behind NAT). Prompts and music are
 sent by one 20 ms clock for all legs, so the cost is one timer whatever the number of calls.
-Fast under uvloop (the loop ``uvicorn`` picks when it is installed).
+Fast under uvloop (the loop ``uvicorn`` picks when it is installed). A leg keyed by SDES
+(``encrypt``) speaks SRTP with its peer through libsrtp (``pylibsrtp``): packets that do not
+authenticate are dropped, what is forwarded or played is protected on the way out; the
+bridged leg may be plain. DTLS-SRTP is not terminated here (``dtls`` False).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import time
 from collections.abc import Callable
 from typing import cast
 
+import pylibsrtp
+
 from voicemgmt.adapters.switch.sip import sdp
 from voicemgmt.adapters.switch.sip.media import g711
 from voicemgmt.adapters.switch.sip.media.base import (
@@ -30,6 +35,7 @@ from voicemgmt.adapters.switch.sip.media.base import (
     MediaUnavailable,
 )
 from voicemgmt.adapters.switch.sip.rtp import DtmfReceiver, RtpError, RtpHeader, packet
+from voicemgmt.adapters.switch.sip.sdes import Crypto
 
 log = logging.getLogger(__name__)
 FRAME_SECONDS = FRAME_SAMPLES / 8000
@@ -39,6 +45,17 @@ MAX_PACKET = 1500
 MAX_DROPOUT = 3000
 MAX_MISORDER = 100
 _HEADER = struct.Struct("!BBHII")
+SRTP_PROFILES = {
+    "AES_CM_128_HMAC_SHA1_80": pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_80,
+    "AES_CM_128_HMAC_SHA1_32": pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_32,
+}
+
+
+def _srtp(crypto: Crypto, ssrc_type: int) -> pylibsrtp.Session:
+    policy = pylibsrtp.Policy(
+        key=crypto.key, ssrc_type=ssrc_type, srtp_profile=SRTP_PROFILES[crypto.suite]
+    )
+    return pylibsrtp.Session(policy=policy)
 
 
 class RelayLeg(asyncio.DatagramProtocol):
@@ -76,6 +93,11 @@ class RelayLeg(asyncio.DatagramProtocol):
         self._stream_received = 0
         self._earlier_lost = 0
         self._lost_reported = 0
+        # SRTP (SDES): the keys in use, and libsrtp's sessions for them
+        self._keys: tuple[Crypto, Crypto] | None = None
+        self._srtp_in: pylibsrtp.Session | None = None
+        self._srtp_out: pylibsrtp.Session | None = None
+        self.unauthenticated = 0  # SRTP packets dropped: wrong key, replayed, forged
 
     @property
     def local_address(self) -> tuple[str, int]:
@@ -89,6 +111,19 @@ class RelayLeg(asyncio.DatagramProtocol):
         self.dtmf_pt = remote.dtmf_pt
         self.muted = remote.on_hold
         self._latched = False
+
+    def encrypt(self, send: Crypto, receive: Crypto) -> None:
+        if self._keys == (send, receive):
+            return
+        self._keys = (send, receive)
+        self._srtp_out = _srtp(send, pylibsrtp.Policy.SSRC_ANY_OUTBOUND)
+        self._srtp_in = _srtp(receive, pylibsrtp.Policy.SSRC_ANY_INBOUND)
+
+    def sdes_key(self) -> Crypto | None:
+        return None
+
+    def dtls_attributes(self) -> tuple[str, ...]:
+        return ()
 
     def on_digit(self, callback: Callable[[str], None] | None) -> None:
         self._digit = callback
@@ -123,6 +158,12 @@ class RelayLeg(asyncio.DatagramProtocol):
         payload_type = data[1] & 0x7F
         if 72 <= payload_type <= 76:
             return  # RTCP multiplexed on the RTP port (RFC 5761)
+        if self._srtp_in is not None:
+            try:
+                data = self._srtp_in.unprotect(data)
+            except pylibsrtp.Error:
+                self.unauthenticated += 1
+                return
         if not self._latched:
             if self.remote is not None and addr != self.remote:
                 self.remote = addr  # symmetric RTP: answer where the peer really is
@@ -195,7 +236,10 @@ class RelayLeg(asyncio.DatagramProtocol):
         transport = self.transport
         if transport is None:
             return
-        transport.sendto(packet_out, self.remote)
+        if self._srtp_out is not None:
+            transport.sendto(self._srtp_out.protect(bytes(packet_out)), self.remote)
+        else:
+            transport.sendto(packet_out, self.remote)
         self.sent += 1
         if (sequence - self._sequence) & 0xFFFF < 0x8000:
             self._sequence = (sequence + 1) & 0xFFFF
@@ -238,17 +282,12 @@ class RelayLeg(asyncio.DatagramProtocol):
                 frame += self._audio[: self._position]
             else:
                 frame += bytes([g711.silence(self.codec)]) * (FRAME_SAMPLES - len(frame))
-        self.transport.sendto(
-            packet(
-                self.codec,
-                self._sequence,
-                self._timestamp,
-                self._ssrc,
-                frame,
-                marker=self._first_frame,
-            ),
-            self.remote,
+        data = packet(
+            self.codec, self._sequence, self._timestamp, self._ssrc, frame, marker=self._first_frame
         )
+        if self._srtp_out is not None:
+            data = self._srtp_out.protect(data)
+        self.transport.sendto(data, self.remote)
         self.sent += 1
         self._last_sent = time.monotonic()
         self._first_frame = False
@@ -261,6 +300,9 @@ class RelayLeg(asyncio.DatagramProtocol):
 
 class RtpRelay:
     """A :class:`~voicemgmt.adapters.switch.sip.media.base.MediaBackend` in this process."""
+
+    sdes = sdes_offers = True
+    dtls = False
 
     def __init__(self, host: str, ports: range) -> None:
         if ports.start % 2:

@@ -4,7 +4,13 @@ Driven by the ng control protocol (``ng.py``). Each platform call is one rtpengi
 two parties, tagged ``remote`` (the caller, or the customer of a click-to-call) and ``ops``
 (whichever operator's phone is connected). Ports stay put while the ``ops`` party changes
 (the ``port latching`` flag): bridging an operator is a re-answer with that phone's SDP, and
-unbridging is a re-answer towards a black hole with the operator's media blocked. Prompts and
+unbridging is a re-answer towards a black hole with the operator's media blocked. SRTP: a
+``remote`` party's SDES offer is handed over as it is (with the one key the driver chose);
+rtpengine decrypts it and answers with its own key (``sdes_key``), which the driver puts in
+its answer; a DTLS-SRTP offer likewise (its ``a=fingerprint`` and ``a=setup`` in our answer,
+the handshake between rtpengine and the peer). The ``ops`` side is always plain RTP
+(``transport-protocol``), so phones' and outbound legs' SRTP is not available with this
+backend (``sdes_offers`` False). Prompts and
 music are ``play media`` into ``remote`` (a blob, or a file in ``media_dir`` when too big for
 a datagram: rtpengine must then see that folder); digits come from ``--dtmf-log-dest`` JSON.
 
@@ -27,6 +33,7 @@ from pathlib import Path
 from voicemgmt.adapters.switch.sip import sdp
 from voicemgmt.adapters.switch.sip.media.base import Audio, MediaLeg, MediaUnavailable
 from voicemgmt.adapters.switch.sip.media.ng import NgClient, NgError
+from voicemgmt.adapters.switch.sip.sdes import Crypto
 
 log = logging.getLogger(__name__)
 FLAGS = ["port latching"]
@@ -45,6 +52,24 @@ def _port(description: object) -> int:
     return sdp.parse(description).port
 
 
+def _dtls(description: object) -> tuple[str, ...]:
+    if not isinstance(description, bytes):
+        raise NgError("rtpengine answered without SDP")
+    found = sdp.parse(description)
+    if not found.fingerprint:
+        raise NgError("rtpengine answered a DTLS-SRTP offer without a fingerprint")
+    return found.dtls_attributes
+
+
+def _crypto(description: object) -> Crypto:
+    if not isinstance(description, bytes):
+        raise NgError("rtpengine answered without SDP")
+    cryptos = sdp.parse(description).cryptos
+    if not cryptos:
+        raise NgError("rtpengine answered an SRTP offer without a key")
+    return cryptos[0]
+
+
 @dataclass(eq=False)
 class _Call:
     id: str
@@ -55,6 +80,8 @@ class _Call:
     tail: asyncio.Future[None] | None = None
     legs: set[RtpengineLeg] = field(default_factory=set)
     digit: Callable[[str], None] | None = None
+    remote_crypto: Crypto | None = None  # rtpengine's key towards an SRTP remote party
+    remote_dtls: tuple[str, ...] = ()  # its a=fingerprint, a=setup towards a DTLS one
 
 
 class RtpengineLeg:
@@ -78,6 +105,18 @@ class RtpengineLeg:
         elif self.side == "ops" and self.call.bridged is self:
             self.media.later(self.call, self.media.answer(self.call, remote))
 
+    def encrypt(self, send: Crypto, receive: Crypto) -> None:
+        """rtpengine has both keys already: the peer's from its offer, its own (the driver
+        does not call this for DTLS-SRTP, which rtpengine negotiates itself)."""
+        if self.side != "remote" or self.call.remote_crypto is None:
+            raise MediaUnavailable("rtpengine does SRTP only with an SRTP offer from the remote")
+
+    def sdes_key(self) -> Crypto | None:
+        return self.call.remote_crypto if self.side == "remote" else None
+
+    def dtls_attributes(self) -> tuple[str, ...]:
+        return self.call.remote_dtls if self.side == "remote" else ()
+
     def on_digit(self, callback: Callable[[str], None] | None) -> None:
         if self.side == "remote":
             self.call.digit = callback
@@ -97,6 +136,10 @@ class RtpengineLeg:
 
 class RtpengineMedia:
     """A :class:`~voicemgmt.adapters.switch.sip.media.base.MediaBackend` on rtpengine."""
+
+    sdes = True  # the remote party's SDES offers (see the module docstring)
+    sdes_offers = False
+    dtls = True  # the remote party's DTLS-SRTP offers
 
     def __init__(
         self,
@@ -145,6 +188,10 @@ class RtpengineMedia:
                     {"from-tag": "remote", "to-tag": "ops", "sdp": _black_hole(self.host)},
                 )
                 call.remote_port = _port(answered["sdp"])
+                if offer is not None and offer.cryptos:
+                    call.remote_crypto = _crypto(answered["sdp"])
+                if offer is not None and offer.dtls:
+                    call.remote_dtls = _dtls(answered["sdp"])
             except (NgError, KeyError, sdp.SdpError) as exc:
                 raise MediaUnavailable(f"rtpengine refused the call: {exc}") from exc
         leg = RtpengineLeg(self, call, side)
@@ -334,6 +381,8 @@ class RtpengineMedia:
         request: dict[str, object] = {"command": command, "call-id": call.id, **params}
         if command in ("offer", "answer"):
             request["flags"] = FLAGS
+        if command == "offer":
+            request["transport-protocol"] = "RTP/AVP"  # the ops side: plain RTP
         return await self.client.request(request)
 
     async def _ng_quiet(self, call: _Call, command: str, params: dict[str, object]) -> None:
