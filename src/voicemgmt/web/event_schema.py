@@ -199,7 +199,8 @@ class CallRecord(_Closed):
     ended_by: Side
     disconnect_reason: str = Field(
         description="Why it ended: 'normal', 'max_wait', 'nobody_logged_in', "
-        "'operator_no_answer', 'group_gone', an IVR's reason, or the phone network's."
+        "'operator_no_answer', 'group_gone', an IVR's reason, the phone network's, "
+        "'media_timeout', 'platform_shutdown' or 'node_died' (docs/events.md)."
     )
     duration: Seconds
     duration_ring: Seconds
