@@ -8,13 +8,14 @@ call must not lose its record over a long string. Figures are aggregated by the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Row,
+    Table,
     and_,
     func,
     literal,
@@ -22,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from voicemgmt.adapters.sql.record_figures import (
     charts_of,
@@ -87,6 +88,21 @@ def record_row(account_id: int, record: CallRecord) -> dict[str, Any]:
     }
 
 
+async def insert_records(
+    connection: AsyncConnection,
+    insert: Callable[[Table], Any],
+    account_id: int,
+    records: Sequence[CallRecord],
+) -> None:
+    """Store ``records`` in ``connection``'s transaction; one already stored is left as it is
+    (``ON CONFLICT DO NOTHING`` on ``id_call``: a retried batch never duplicates a record).
+    ``insert`` is the backend's INSERT, which knows ``ON CONFLICT``."""
+    if records:
+        rows = [record_row(account_id, record) for record in records]
+        statement = insert(call_records).on_conflict_do_nothing(index_elements=["id_call"])
+        await connection.execute(statement, rows)
+
+
 def _stored(row: Row[Any]) -> StoredCallRecord:
     return StoredCallRecord(
         id_call=row.id_call,
@@ -148,7 +164,7 @@ class SqlCallRecords:
         if self._dialect not in ("sqlite", "postgresql"):
             raise ValueError(f"no call-record store for {self._dialect}")
 
-    def _upsert(self, table: Any) -> Any:
+    def _upsert(self, table: Table) -> Any:
         """The backend's INSERT, which knows ``ON CONFLICT`` (the generic one does not)."""
         return (postgresql if self._dialect == "postgresql" else sqlite).insert(table)
 
@@ -158,11 +174,9 @@ class SqlCallRecords:
     async def add_many(self, account_id: int, records: Sequence[CallRecord]) -> None:
         if not records:
             return
-        rows = [record_row(account_id, record) for record in records]
-        statement = self._upsert(call_records).on_conflict_do_nothing(index_elements=["id_call"])
         try:
             async with self._engine.begin() as connection:
-                await connection.execute(statement, rows)
+                await insert_records(connection, self._upsert, account_id, records)
         except IntegrityError as exc:  # the only foreign key left to fail
             raise NoSuchAccount(f"no account {account_id}") from exc
 

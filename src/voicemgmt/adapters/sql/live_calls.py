@@ -16,10 +16,10 @@ from typing import Any
 from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from voicemgmt.adapters.sql.call_records import record_row
-from voicemgmt.adapters.sql.tables import call_records, live_calls, nodes
+from voicemgmt.adapters.sql.call_records import insert_records
+from voicemgmt.adapters.sql.tables import live_calls, nodes
 from voicemgmt.domain.errors import NoSuchAccount
 from voicemgmt.domain.routing.model import CallRecord
 from voicemgmt.services.live_calls import Orphan
@@ -43,7 +43,6 @@ class SqlLiveCalls:
         records: Sequence[CallRecord],
         traces: Mapping[str, tuple[dict[str, Any], datetime]],
     ) -> None:
-        rows = [record_row(account_id, record) for record in records]
         ended = [record.id_call for record in records]
         live = [
             {
@@ -57,7 +56,7 @@ class SqlLiveCalls:
         ]
         try:
             async with self._engine.begin() as connection:
-                await self._store_records(connection, rows)
+                await insert_records(connection, self._insert, account_id, records)
                 if ended:
                     await connection.execute(delete(live_calls).where(_l.id_call.in_(ended)))
                 if live:
@@ -73,15 +72,6 @@ class SqlLiveCalls:
                     await connection.execute(upsert, live)
         except IntegrityError as exc:  # the only foreign key: the account was deleted
             raise NoSuchAccount(f"no account {account_id}") from exc
-
-    async def _store_records(
-        self, connection: AsyncConnection, rows: Sequence[dict[str, Any]]
-    ) -> None:
-        if rows:
-            statement = self._insert(call_records).on_conflict_do_nothing(
-                index_elements=["id_call"]
-            )
-            await connection.execute(statement, rows)
 
     async def heartbeat(self, node: str, at: datetime) -> None:
         statement = self._insert(nodes).values(name=node, started_at=at, seen_at=at)
@@ -124,5 +114,5 @@ class SqlLiveCalls:
         async with self._engine.begin() as connection:
             claimed = set((await connection.execute(claim)).scalars())
             mine = [record for record in records if record.id_call in claimed]
-            await self._store_records(connection, [record_row(account_id, r) for r in mine])
+            await insert_records(connection, self._insert, account_id, mine)
         return [record.id_call for record in mine]
